@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make reproduce` and `make test`. Each sets up .venv first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.augkd-installed
+export MPLBACKEND ?= Agg
+
+.PHONY: reproduce test venv export clean-nbs check-sync check-clean pytest slow docs-clean
+
+reproduce: $(STAMP)  ## build the digit domains and regenerate figures/
+	$(BIN)/augkd reproduce --out figures
+
+test: $(STAMP) check-sync check-clean pytest  ## sync check, clean check, the test suite
+
+venv: $(STAMP)
+
+# Pinned install: requirements-dev.txt holds the verified pins, requirements-lock.txt every resolved version.
+$(STAMP): requirements-dev.txt requirements-lock.txt settings.ini setup.py
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), f"Python >= 3.11 needed, found {sys.version.split()[0]} at {sys.executable}; set PYTHON=..."'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-dev.txt -c requirements-lock.txt 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/pip install -q --no-deps -e . 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/python -c "import augkd, torch, fastai, nbdev, papermill"
+	-git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbdev_install_hooks >/dev/null
+	touch $@
+
+export: $(STAMP)
+	$(BIN)/nbdev_export
+
+# The package must be exactly what the notebooks export.
+check-sync: $(STAMP)
+	$(BIN)/nbdev_export
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git diff --exit-code --stat -- augkd && test -z "$$(git status --porcelain -- augkd)" \
+	  || { echo "augkd/ differs from what nbs/ exports: run 'make export' and commit augkd/."; git status --short -- augkd; exit 1; }; \
+	else echo "not a git checkout: sync check skipped"; fi
+
+# Notebooks must be committed clean (nbdev_clean changes nothing).
+check-clean: $(STAMP)
+	$(BIN)/nbdev_clean
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git diff --exit-code --stat -- nbs || { echo "Notebooks were not clean: nbdev_clean changed them; commit the cleaned versions."; exit 1; }; \
+	else echo "not a git checkout: clean check skipped"; fi
+
+pytest: $(STAMP)  ## two workers, one thread each (2-core machines)
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 tests
+
+slow: $(STAMP)  ## also run the notebooks' #| slow cells
+	NBDEV_TEST_FLAGS=slow OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 tests

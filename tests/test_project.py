@@ -1,0 +1,59 @@
+"""The project's own promises: configuration, the two-command quick start, and the CLI's reproduce job."""
+import configparser, subprocess, sys
+from pathlib import Path
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_settings_keep_papermill_tags_and_skip_flags():
+    cfg = configparser.ConfigParser(); cfg.read(ROOT/'settings.ini')
+    d = cfg['DEFAULT']
+    assert d['allowed_cell_metadata_keys'].split() == ['tags']
+    assert d['tst_flags'].split() == ['notest', 'slow']
+    assert d['lib_name'] == 'augkd' and d['min_python'] == '3.11'
+
+
+def test_nbdev_clean_keeps_the_parameters_tag(tmp_path):
+    from nbdev.clean import clean_nb
+    from nbdev.config import get_config
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('epochs = 1', metadata={'tags': ['parameters'], 'scrolled': True}, execution_count=3)])
+    cfg = get_config(path=ROOT)
+    d = nbformat.from_dict(nb)
+    clean_nb(d, allowed_cell_metadata_keys=cfg.allowed_cell_metadata_keys.split())
+    assert d.cells[0].metadata == {'tags': ['parameters']} and d.cells[0].execution_count is None
+
+
+def test_readme_quick_start_is_two_commands():
+    text = (ROOT/'README.md').read_text()
+    block = text.split('## Quick start', 1)[1].split('```sh', 1)[1].split('```', 1)[0]
+    assert [l.split('#')[0].strip() for l in block.strip().splitlines()] == ['make reproduce', 'make test']
+
+
+def test_ci_calls_make_test():
+    assert 'make test' in (ROOT/'.ci'/'run').read_text()
+
+
+def test_notebooks_export_to_every_module():
+    mods = {p.stem for p in (ROOT/'augkd').glob('*.py')} - {'__init__', '_modidx'}
+    exported = set()
+    for nb in (ROOT/'nbs').glob('*.ipynb'):
+        src = nbformat.read(nb, as_version=4).cells
+        exported |= {l.split()[-1].split('.')[-1] for c in src for l in c.source.splitlines() if l.startswith('#| default_exp')}
+    assert mods == exported, 'every module comes from a notebook'
+
+
+def test_reproduce_writes_gallery_and_shift_matrix(tmp_path):
+    out = tmp_path/'figures'
+    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--epochs', '1'],
+                       capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out/'domains.png').stat().st_size > 10_000
+    table = (out/'shift_matrix.md').read_text()
+    assert table.startswith('| train ↓ / test → | M | U | MM | S') and 'held-out 20%' in table
+
+
+def test_cli_unknown_command_is_a_clear_error():
+    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduse'], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "invalid choice: 'reproduse'" in r.stderr
