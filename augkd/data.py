@@ -20,7 +20,7 @@ from .folders import *
 # %% auto #0
 __all__ = ['SETTINGS', 'SPLIT_RECIPES', 'Setting', 'get_setting', 'make_setting', 'digit_setting_options', 'setting_domains',
            'split_indices', 'persisted_split', 'SettingData', 'load_setting', 'random_crop_flip', 'TensorLoader',
-           'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'accuracy', 'train_source_only', 'shift_matrix']
+           'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'domain_accuracy', 'train_source_only', 'shift_matrix']
 
 # %% ../nbs/04_data.ipynb #5380105c
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ class LeNet(nn.Module):
 
 # %% ../nbs/04_data.ipynb #1ee14d4d
 @torch.no_grad()
-def accuracy(model:nn.Module, # a classifier taking [0, 1] images
+def domain_accuracy(model:nn.Module, # a classifier taking [0, 1] images
              domain:Domain, # evaluation data
              bs:int=512, # batch size
              device=None, # default: the model's device
@@ -306,7 +306,7 @@ def shift_matrix(domains:dict, # abbreviation -> Domain, one class list
     for src, dom in domains.items():
         idx, _ = persisted_split('digits', dom, 'teacher-80-20', seed)
         model = train_source_only(dom.subset(idx['train']), epochs, seed, device)
-        rows[src] = {tgt: accuracy(model, dom.subset(idx['eval']) if tgt == src else d) for tgt, d in domains.items()}
+        rows[src] = {tgt: domain_accuracy(model, dom.subset(idx['eval']) if tgt == src else d) for tgt, d in domains.items()}
     df = pd.DataFrame(rows).T.round(1)
     df.index.name, df.columns.name = 'train ↓ / test →', None
     return df
