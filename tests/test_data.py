@@ -165,3 +165,15 @@ def test_folder_cache_notices_changed_files(tmp_path, cache):
     make_image_tree(tmp_path/'t', {'d': {'a': 4}}, seed=5)   # new and rewritten files
     second = folders.folder_domain(root/'d')
     assert len(second) == 7 and second.digest != first.digest
+
+
+def test_fashion_mnist_pool_or_clear_skip(tmp_path, monkeypatch):
+    if why := DIGIT_DOMAINS['fashion_mnist'].missing():
+        with pytest.raises(FileNotFoundError, match='apt-get install dataset-fashion-mnist'): digit_domain('F')
+    else:
+        f = digit_domain('F')
+        assert len(f) == 70000 and f.classes == digits.FASHION_CLASSES and f.counts().tolist() == [7000] * 10
+    monkeypatch.setattr(digits, 'FASHION_DIR', tmp_path)
+    with pytest.raises(FileNotFoundError, match=f"not found in {tmp_path}; install them with: apt-get install dataset-fashion-mnist"):
+        digits.build_fashion_mnist(folder=tmp_path)
+    assert 'apt-get install dataset-fashion-mnist' in digits.DIGIT_DOMAINS['fashion_mnist'].missing()
