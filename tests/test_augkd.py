@@ -1,0 +1,169 @@
+"""AuG-KD: switches, stage mechanics, resuming and bad input, on tiny CPU configurations."""
+import warnings
+from pathlib import Path
+import pytest
+import torch
+import torch.nn as nn
+from fastai.callback.core import Callback
+from augkd import augkd as A
+from augkd.data import load_setting, make_setting
+from augkd.teacher import get_teacher
+from augkd.losses import stage_factor
+
+TINY = dict(bs=32, g_epochs=2, iters=2, inner_steps=2, a_epochs=2, epochs=3, val_bank=1, latent_size=16, gen_width=16, enc_width=16)
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv('AUGKD_DATA', str(tmp_path_factory.mktemp('cache')))
+    data = load_setting('M→U', seed=0)
+    teacher = get_teacher(data, preset='quick', epochs=1, device='cpu')
+    yield data, teacher
+    mp.undo()
+
+
+def tiny(**kw): return A.augkd_config('quick', **{**TINY, **kw})
+
+
+def params(m): return [p.detach().clone() for p in m.parameters()]
+def changed(before, m): return any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+
+
+def test_full_run_trains_each_network_in_its_stage_only(env, tmp_path):
+    data, teacher = env
+    method = A.AugKD(tiny())
+    nets = method.networks(len(data.classes))
+    t0 = params(teacher.model)
+    snaps = {k: params(v) for k, v in nets.items()}
+    log1 = method.stage1(data, teacher, nets, 'cpu')
+    assert all(changed(snaps[k], nets[k]) for k in ('gen', 'enc', 'student')) and not changed(snaps['anchor'], nets['anchor'])
+    assert all(log1['epochs'][-1][k] != 0 for k in ('adv', 'ce', 'balance', 'bn'))      # every generator term is active
+    snaps = {k: params(v) for k, v in nets.items()}
+    method.stage2(data, teacher, nets, 'cpu')
+    assert changed(snaps['anchor'], nets['anchor'])
+    assert not any(changed(snaps[k], nets[k]) for k in ('gen', 'enc', 'student')) and not changed(t0, teacher.model)
+    assert not teacher.model.training
+
+
+class Spy(Callback):
+    "Records what the student is fed and whether the teacher is called during stage 3's training batches."
+    order = 90
+    def __init__(self, teacher): self.teacher, self.inputs, self.teacher_calls = teacher, [], 0
+    def before_fit(self):
+        self.h = self.teacher.register_forward_hook(lambda *a: setattr(self, 'teacher_calls', self.teacher_calls + 1))
+    def after_pred(self):
+        if self.training: self.inputs.append(self.xb[0].detach().clone())
+    def after_fit(self): self.h.remove()
+
+
+def run_stage3(data, teacher, cfg, monkeypatch):
+    spy = Spy(teacher.model)
+    real_init = A.Learner.__init__
+    def init(self, *a, cbs=None, **k): real_init(self, *a, cbs=(cbs or []) + [spy], **k)
+    monkeypatch.setattr(A.Learner, '__init__', init)
+    method = A.AugKD(cfg)
+    nets = method.networks(len(data.classes))
+    log = method.stage3(data, teacher, nets, 'cpu')
+    return spy, log
+
+
+def test_stage3_kd_target_is_the_teacher_by_default(env, monkeypatch):
+    data, teacher = env
+    spy, _ = run_stage3(data, teacher, tiny(), monkeypatch)
+    assert spy.teacher_calls > 0
+
+
+def test_stage3_reference_kd_target_never_calls_the_teacher(env, monkeypatch):
+    data, teacher = env
+    spy, _ = run_stage3(data, teacher, tiny(mixup_kd_target='student_second_pass'), monkeypatch)
+    assert spy.teacher_calls == 0
+
+
+def test_normalize_real_switch(env, monkeypatch):
+    data, teacher = env
+    mean, std = teacher.model.mean, teacher.model.std
+    seen_by_net = lambda x: (x - mean) / std                   # what the student's network gets after its own normalisation
+    spy, _ = run_stage3(data, teacher, tiny(normalize_real=False, epochs=1), monkeypatch)
+    x = spy.inputs[0]; real, mixed = x[:len(x) // 2], x[len(x) // 2:]
+    net_real = seen_by_net(real)
+    assert net_real.min() >= -1e-5 and net_real.max() <= 1 + 1e-5 and net_real.min() < 0.01   # raw [0, 1] digits (black background)
+    assert 0 <= mixed.min() and mixed.max() <= 1                                              # the mixup half is left to the student's normalisation
+    spy, _ = run_stage3(data, teacher, tiny(epochs=1), monkeypatch)
+    x = spy.inputs[0]
+    assert seen_by_net(x[:len(x) // 2]).min() < -1                                             # default: the real half is normalised too
+
+
+def test_stage3_follows_the_f_schedule(env, monkeypatch):
+    data, teacher = env
+    for kind in ('linear', 'step'):
+        _, log = run_stage3(data, teacher, tiny(epochs=5, a=0.5, b=0.3, f_schedule=kind), monkeypatch)
+        assert log['f'] == [stage_factor(e, 5, 0.5, 0.3, kind) for e in range(5)]
+    assert log['f'][-1] == 1.0
+
+
+def test_reference_kd_with_dropout_free_student_warns(env):
+    cfg = tiny(mixup_kd_target='student_second_pass')
+    with pytest.warns(UserWarning, match='identically 0'): A.warn_if_kd_vanishes(cfg, nn.Sequential(nn.Linear(2, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); A.warn_if_kd_vanishes(cfg, nn.Sequential(nn.Dropout(0.2)))
+
+
+def test_interrupted_run_resumes_at_last_completed_stage(env, tmp_path, monkeypatch):
+    data, teacher = env
+    def crash(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(A.AugKD, 'stage2', crash)
+    with pytest.raises(KeyboardInterrupt): A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
+    assert [p.name for p in tmp_path.glob('*.pt')] == ['stage1.pt']
+    monkeypatch.undo()
+    monkeypatch.setattr(A.AugKD, 'stage1', lambda *a, **k: pytest.fail('stage 1 ran again'))
+    res = A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
+    assert set(res['test']) == {'acc1', 'acc3', 'acc5'} and (tmp_path/'result-augkd.json').exists()
+    # ablations share the stage-1 checkpoint; the sensitivity grid reuses stages 1 and 2
+    assert A.AugKD(tiny(), 'no_mixup').fit(data, teacher, tmp_path, device='cpu')['logs']['stage3']['f'] == [1.0] * 3
+    rows = A.sensitivity_grid(data, teacher, tmp_path, tiny(), a_values=(1.0,), b_values=(0.5,), device='cpu')
+    assert rows[0]['a'] == 1.0 and 'eval_acc1' in rows[0]
+
+
+def test_missing_stage_checkpoint_is_a_clear_error(env, tmp_path):
+    data, teacher = env
+    with pytest.raises(FileNotFoundError, match=r"Stage checkpoint .*stage1.pt is missing"):
+        A.sensitivity_grid(data, teacher, tmp_path, tiny(), a_values=(0.5,), b_values=(0.5,), device='cpu')
+
+
+def test_checkpoint_of_another_configuration_is_rejected(env, tmp_path, monkeypatch):
+    data, teacher = env
+    A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
+    with pytest.raises(ValueError, match='belongs to another configuration'):
+        A.AugKD(tiny(g_lr=5e-4)).fit(data, teacher, tmp_path, device='cpu')
+
+
+def test_teacher_with_wrong_class_count_is_rejected(env, tmp_path):
+    data, teacher = env
+    wrong = get_teacher(load_setting('M→U', 0), preset='quick', epochs=1, device='cpu')
+    wrong.model = nn.Sequential(nn.Flatten(), nn.Linear(3072, 7))
+    with pytest.raises(ValueError, match='The teacher outputs 7 classes but setting digits:M→U has 10'):
+        A.AugKD(tiny()).fit(data, wrong, tmp_path, device='cpu')
+
+
+def test_student_domain_missing_a_class_is_rejected(env, tmp_path):
+    data, teacher = env
+    keep = (data.student_train.y != 3).nonzero().flatten()
+    from dataclasses import replace
+    holed = replace(data, student_train=data.student_train.subset(keep))
+    with pytest.raises(ValueError, match=r"has no images of classes \['3'\]"): A.AugKD(tiny()).fit(holed, teacher, tmp_path, device='cpu')
+
+
+def test_bad_parameters_are_clear_errors():
+    with pytest.raises(ValueError, match=r'a must lie in \(0, 1\]'): A.augkd_config('quick', a=0)
+    with pytest.raises(ValueError, match=r'b must lie in \[0, 1\]'): A.augkd_config('quick', b=2)
+    with pytest.raises(ValueError, match='Valid method names'): A.get_method('mosaic')
+    with pytest.raises(ValueError, match='ablation must be one of'): A.AugKD(tiny(), 'no_everything')
+
+
+def test_student_only_baselines(env, tmp_path):
+    data, teacher = env
+    no_kd = A.get_method('no_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
+    raw = A.get_method('raw_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
+    assert no_kd['method'] == 'no_kd' and raw['method'] == 'raw_kd' and no_kd['test'] != raw['test']
+    assert raw['config']['ce_weight'] == 0.5 and raw['config']['mixup_kd_target'] == 'teacher'
