@@ -164,3 +164,11 @@ def test_student_only_baselines(env, tmp_path):
     raw = A.get_method('raw_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
     assert no_kd['method'] == 'no_kd' and raw['method'] == 'raw_kd' and no_kd['test'] != raw['test']
     assert raw['config']['ce_weight'] == 0.5 and raw['config']['mixup_kd_target'] == 'teacher'
+
+
+def test_at_f_one_the_real_batch_is_not_fed_twice(env):
+    data, teacher = env
+    spy, _ = run_stage3(data, teacher, tiny(epochs=1, b=1.0))
+    assert len(spy.inputs[0]) == 32                               # x_m = x: one copy
+    spy, _ = run_stage3(data, teacher, tiny(epochs=1, b=1.0, normalize_real=False))
+    assert len(spy.inputs[0]) == 64                               # reference: raw and normalised copies of each x
