@@ -28,7 +28,7 @@ from .teacher import BestOnEval, WarmupConstant, ChannelsLastInput, topk_metric,
 
 # %% auto #0
 __all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'METHODS', 'AugKDConfig', 'augkd_config',
-           'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches', 'DataFreeStage', 'copy_state',
+           'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches', 'DataFreeStage', 'own_step',
            'AnchorPipeline', 'AnchorStage', 'MixupStage', 'warn_if_kd_vanishes', 'check_compatible', 'save_stage',
            'load_stage', 'AugKD', 'stable_int', 'finish_run', 'sensitivity_grid', 'StudentOnly', 'get_method']
 
@@ -159,11 +159,8 @@ class DataFreeStage(Callback):
 
     def generator_step(self):
         x = self.gen(self.z())
-        loss, terms = generator_loss(self.teacher(x), self.learn.model(x), self.stats, self.weights)
-        grads = torch.autograd.grad(loss, list(self.gen.parameters()))
-        for p, g in zip(self.gen.parameters(), grads): p.grad = g
-        self.g_opt.step(); self.g_opt.zero_grad(set_to_none=True)
-        self.g_terms = terms
+        loss, self.g_terms = generator_loss(self.teacher(x), self.learn.model(x), self.stats, self.weights)
+        own_step(loss, self.gen, self.g_opt)
 
     def before_batch(self):
         if not self.training: return
@@ -180,10 +177,7 @@ class DataFreeStage(Callback):
 
     def after_step(self):
         z_hat, mu, logvar = self.enc(self.xb[0], one_hot(self.yb[0], self.n_classes))
-        loss = encoder_loss(z_hat, self.z0, mu, logvar, self.cfg.beta)
-        grads = torch.autograd.grad(loss, list(self.enc.parameters()))
-        for p, g in zip(self.enc.parameters(), grads): p.grad = g
-        self.e_opt.step(); self.e_opt.zero_grad(set_to_none=True)
+        own_step(encoder_loss(z_hat, self.z0, mu, logvar, self.cfg.beta), self.enc, self.e_opt)
 
     def before_epoch(self):
         set_lr(self.g_opt, cosine(self.cfg.g_lr, self.epoch, self.cfg.g_epochs))
@@ -217,7 +211,11 @@ class DataFreeStage(Callback):
         self.stats.remove()
         for m, s in zip((self.gen, self.enc, self.learn.model), self.best_state): m.load_state_dict(s)
 
-def copy_state(m): return {k: v.detach().clone() for k, v in m.state_dict().items()}
+def own_step(loss, net, opt):
+    "One optimiser step of `net` alone: gradients by autograd.grad, so no other network's .grad is touched."
+    params = list(net.parameters())
+    for p, g in zip(params, torch.autograd.grad(loss, params)): p.grad = g
+    opt.step(); opt.zero_grad(set_to_none=True)
 
 # %% ../nbs/09_augkd.ipynb #f0927dd9
 class AnchorPipeline(nn.Module):
@@ -377,8 +375,7 @@ class AugKD:
     def stage2(self, data, teacher, nets, device, cbs=()):
         c = self.cfg
         pipe = AnchorPipeline(teacher.model, nets['gen'], nets['enc'], nets['anchor'], len(data.classes))
-        flip = data.setting.dataset != 'digits'
-        train = TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=flip, device=device)
+        train = TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device)
         cb = AnchorStage(c, len(train))
         learn = Learner(DataLoaders(train, TensorLoader(data.student_eval, c.bs, device=device)), pipe.to(device),
                         loss_func=lambda pred, y: anchor_loss(pred[0], pred[1], y, c.invariant, c.mask_budget, c.anchor_ce_weight, c.uncertainty, c.energy_tau)[0],
@@ -388,11 +385,10 @@ class AugKD:
 
     def stage3(self, data, teacher, nets, device, anchor=True, f_override=None, kd=True, cbs=()):
         c = self.cfg
-        flip = data.setting.dataset != 'digits'
         student = nets['student'].to(device)
         warn_if_kd_vanishes(c, student)
         cb = MixupStage(teacher.model, nets['gen'], nets['enc'], nets['anchor'] if anchor else None, c, len(data.classes), f_override, kd)
-        dls = DataLoaders(TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=flip, device=device),
+        dls = DataLoaders(TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device),
                           TensorLoader(data.student_eval, max(c.bs, 512), device=device))
         learn = Learner(dls, student, loss_func=F.cross_entropy, opt_func=adam(), wd=c.s_wd, wd_bn_bias=True,
                         metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=[cb, WarmupConstant(), BestOnEval(), *cbs])

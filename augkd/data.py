@@ -36,6 +36,8 @@ class Setting:
     def name(self) -> str: return f"{','.join(self.teacher)}→{self.student}"
     @property
     def domains(self) -> tuple: return (*self.teacher, self.student) + ((self.test,) if self.test else ())
+    @property
+    def flips(self) -> bool: return self.dataset != 'digits'   # horizontal flips preserve labels, except for digits
     def __str__(self): return f"{self.dataset}:{self.name}"
 
 # %% ../nbs/04_data.ipynb #2d0f31a9

@@ -16,7 +16,7 @@ from .core import *
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'MODEL_PAIRS', 'Normalized', 'BasicBlock', 'CifarResNet',
            'TinyMobileNet', 'model_names', 'head_of', 'replace_head', 'cifar_stem', 'load_weights', 'build_model',
-           'model_pair', 'features_and_logits', 'BNStats', 'freeze']
+           'model_pair', 'features_and_logits', 'BNStats', 'freeze', 'copy_state']
 
 # %% ../nbs/05_models.ipynb #e8c987fe
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -230,3 +230,7 @@ def freeze(model:nn.Module, # the model to freeze
     model.eval()
     for p in model.parameters(): p.requires_grad_(False)
     return model
+
+def copy_state(model:nn.Module) -> dict:
+    "A detached copy of `model`'s state dict (for keeping the best epoch)."
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}

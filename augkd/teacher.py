@@ -104,7 +104,7 @@ class BestOnEval(Callback):
         score = tuple(vals[n] for n in ('accuracy', 'top_k_accuracy3', 'top_k_accuracy5') if n in vals)
         if self.best is None or score > self.best:
             self.best, self.best_epoch = score, self.epoch
-            self.best_state = {k: v.detach().clone() for k, v in self.learn.model.state_dict().items()}
+            self.best_state = copy_state(self.learn.model)
     def after_fit(self):
         if self.best_state is not None: self.learn.model.load_state_dict(self.best_state)
 
@@ -123,16 +123,15 @@ def teacher_learner(data:SettingData, # the setting's data
                    ) -> Learner:
     "A fastai `Learner` for teacher training on device-resident tensors."
     device = torch.device(device) if device is not None else default_device()
-    flip = data.setting.dataset != 'digits'
     dls = DataLoaders(TensorLoader(data.teacher_train, recipe.bs, shuffle=True, drop_last=len(data.teacher_train) > recipe.bs,
-                                   augment=True, flip=flip, device=device, seed=seed),
+                                   augment=True, flip=data.setting.flips, device=device, seed=seed),
                       TensorLoader(data.teacher_eval, max(recipe.bs, 512), device=device))
     cbs = [BestOnEval()]
     if recipe.schedule == 'warmup_constant': cbs.append(WarmupConstant(recipe.warmup_steps))
+    if device.type in ('cuda', 'cpu'): cbs.append(ChannelsLastInput())
     if device.type == 'cuda':
         from fastai.callback.fp16 import MixedPrecision
-        cbs += [ChannelsLastInput(), MixedPrecision(amp_mode='bf16')]
-    elif device.type == 'cpu': cbs.append(ChannelsLastInput())
+        cbs.append(MixedPrecision(amp_mode='bf16'))
     return Learner(dls, model.to(device), loss_func=F.cross_entropy, opt_func=partial(OptimWrapper, opt=torch.optim.Adam),
                    wd=recipe.weight_decay, wd_bn_bias=True, train_bn=True,
                    metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=cbs)
