@@ -1,3 +1,18 @@
 import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory):
+    "The M→U setting and a one-epoch quick teacher, built in a private data cache (one per test module)."
+    from augkd.data import load_setting
+    from augkd.teacher import get_teacher
+    mp = pytest.MonkeyPatch()
+    mp.setenv('AUGKD_DATA', str(tmp_path_factory.mktemp('cache')))
+    data = load_setting('M→U', seed=0)
+    teacher = get_teacher(data, preset='quick', epochs=1, device='cpu')
+    yield data, teacher
+    mp.undo()

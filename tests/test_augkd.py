@@ -13,16 +13,6 @@ from augkd.losses import stage_factor
 TINY = dict(bs=32, g_epochs=2, iters=2, inner_steps=2, a_epochs=2, epochs=3, val_bank=1, latent_size=16, gen_width=16, enc_width=16)
 
 
-@pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv('AUGKD_DATA', str(tmp_path_factory.mktemp('cache')))
-    data = load_setting('M→U', seed=0)
-    teacher = get_teacher(data, preset='quick', epochs=1, device='cpu')
-    yield data, teacher
-    mp.undo()
-
-
 def tiny(**kw): return A.augkd_config('quick', **{**TINY, **kw})
 
 
@@ -40,8 +30,9 @@ def test_full_run_trains_each_network_in_its_stage_only(env, tmp_path):
     assert all(changed(snaps[k], nets[k]) for k in ('gen', 'enc', 'student')) and not changed(snaps['anchor'], nets['anchor'])
     assert all(log1['epochs'][-1][k] != 0 for k in ('adv', 'ce', 'balance', 'bn'))      # every generator term is active
     snaps = {k: params(v) for k, v in nets.items()}
-    method.stage2(data, teacher, nets, 'cpu')
+    log2 = method.stage2(data, teacher, nets, 'cpu')
     assert changed(snaps['anchor'], nets['anchor'])
+    for e in log2['epochs']: assert 0 <= e['anchor_teacher_acc1'] <= 100 and 0.1 <= e['anchor_top_class_share'] <= 1  # 10 classes
     assert not any(changed(snaps[k], nets[k]) for k in ('gen', 'enc', 'student')) and not changed(t0, teacher.model)
     assert not teacher.model.training
 
@@ -111,7 +102,7 @@ def test_interrupted_run_resumes_at_last_completed_stage(env, tmp_path, monkeypa
     def crash(*a, **k): raise KeyboardInterrupt
     monkeypatch.setattr(A.AugKD, 'stage2', crash)
     with pytest.raises(KeyboardInterrupt): A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
-    assert [p.name for p in tmp_path.glob('*.pt')] == ['stage1.pt']
+    assert [p.name[:7] for p in tmp_path.glob('*.pt')] == ['stage1-']
     monkeypatch.undo()
     monkeypatch.setattr(A.AugKD, 'stage1', lambda *a, **k: pytest.fail('stage 1 ran again'))
     res = A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
@@ -124,15 +115,32 @@ def test_interrupted_run_resumes_at_last_completed_stage(env, tmp_path, monkeypa
 
 def test_missing_stage_checkpoint_is_a_clear_error(env, tmp_path):
     data, teacher = env
-    with pytest.raises(FileNotFoundError, match=r"Stage checkpoint .*stage1.pt is missing"):
+    with pytest.raises(FileNotFoundError, match=r"Stage checkpoint .*stage1-[0-9a-f]{8}.pt is missing"):
         A.sensitivity_grid(data, teacher, tmp_path, tiny(), a_values=(0.5,), b_values=(0.5,), device='cpu')
 
 
 def test_checkpoint_of_another_configuration_is_rejected(env, tmp_path, monkeypatch):
     data, teacher = env
     A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
-    with pytest.raises(ValueError, match='belongs to another configuration'):
-        A.AugKD(tiny(g_lr=5e-4)).fit(data, teacher, tmp_path, device='cpu')
+    other = A.AugKD(tiny(g_lr=5e-4))
+    (stage1,) = tmp_path.glob('stage1-*.pt')
+    stage1.rename(tmp_path/f"stage1-{other.run_key(data, teacher, 0, 'stage1')[:8]}.pt")   # a file under the other key's name
+    with pytest.raises(ValueError, match='belongs to another configuration'): other.fit(data, teacher, tmp_path, device='cpu')
+
+
+def test_variants_share_earlier_stages_in_one_folder(env, tmp_path):
+    data, teacher = env
+    A.AugKD(tiny()).fit(data, teacher, tmp_path, device='cpu')
+    A.AugKD(tiny(anchor_ce_weight=0.1)).fit(data, teacher, tmp_path, device='cpu', tag='-ce0.1')
+    names = sorted(p.name[:7] for p in tmp_path.glob('stage*.pt'))
+    assert names == ['stage1-', 'stage2-', 'stage2-', 'stage3-', 'stage3-'] and (tmp_path/'result-augkd-ce0.1.json').exists()
+
+
+def test_energy_plus_unit_ce_is_minus_the_true_logit():
+    logits, y, m = torch.randn(8, 10) * 5, torch.randint(0, 10, (8,)), torch.rand(8, 16)
+    from augkd.losses import anchor_loss, mask_budget_loss
+    loss, _ = anchor_loss(logits, m, y, ce_weight=1.0)
+    assert torch.allclose(loss - mask_budget_loss(m), -logits.gather(1, y[:, None]).mean(), atol=1e-5)
 
 
 def test_teacher_with_wrong_class_count_is_rejected(env, tmp_path):

@@ -1,0 +1,92 @@
+"""AuG-KD against its ablations on the digits leave-one-out settings: mean ± std test Acc@1 over seeds.
+
+    python scripts/augkd_digits_table.py [--seeds 0 1 2] [--methods augkd,no_kd,raw_kd,no_anchor,no_mixup]
+                                         [--preset quick] [--set key=value ...] [--variant NAME:key=value[,key=value] ...]
+                                         [--jobs 2] [--out runs/augkd-digits-quick] [--table FILE.md]
+
+`--variant ce0.1:anchor_ce_weight=0.1` adds the row `augkd-ce0.1`: full AuG-KD with those settings changed,
+sharing the cell's checkpoints of every stage the change does not touch.
+
+Each (setting, seed) cell runs its methods in one process, in order, so the ablations reuse the cell's
+stage-1 (and stage-2) checkpoints; a finished method (its result-<method>.json) is skipped, so an
+interrupted grid resumes. The teacher of a setting is its `quick` teacher of seed 0 (cached under data/teachers);
+the student-domain splits change with the seed. Selection is on the eval split; the table reports the test split.
+Cells run in parallel, `--jobs` processes with one thread each.
+"""
+import argparse, json, os, statistics, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+METHODS = 'augkd,no_kd,raw_kd,no_anchor,no_mixup'
+LOO = ('M,MM,S→U', 'M,U,S→MM', 'M,U,MM→S')
+
+
+def parse_value(v):
+    try: return json.loads(v)
+    except json.JSONDecodeError: return v
+
+
+def run_cell(setting, seed, methods, preset, changes, variants, out):
+    "Run every method of one (setting, seed) cell; return their result records."
+    import torch
+    from dataclasses import replace
+    torch.set_num_threads(1)
+    from augkd.data import load_setting
+    from augkd.teacher import get_teacher
+    from augkd.augkd import AugKD, augkd_config, get_method
+    run_dir = Path(out)/f'{setting}-seed{seed}'
+    data, teacher = load_setting(setting, seed), get_teacher(setting, seed=0, preset='quick')
+    cfg, records = augkd_config(preset, **changes), []
+    for m in methods:
+        done = run_dir/f'result-{m}.json'
+        if done.exists(): records.append(json.loads(done.read_text())); continue
+        t0 = time.time()
+        if m in variants: records.append(AugKD(replace(cfg, **variants[m])).fit(data, teacher, run_dir, seed, tag=m[len('augkd'):]))
+        else: records.append(get_method(m, cfg).fit(data, teacher, run_dir, seed))
+        print(f"{setting} seed {seed} {m}: test Acc@1 {records[-1]['test']['acc1']:.1f} ({time.time() - t0:.0f} s)", flush=True)
+    return records
+
+
+def table(records, methods, settings):
+    "Markdown: one row per method, one column per setting plus the mean over settings; mean ± std over seeds."
+    acc = {}
+    for r in records: acc.setdefault((r['method'], r['setting'].split(':')[-1]), []).append(r['test']['acc1'])
+    fmt = lambda v: f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}" if v else '–'
+    lines = ['| method | ' + ' | '.join(settings) + ' | mean |', '|---' * (len(settings) + 2) + '|']
+    for m in methods:
+        cells = [acc.get((m, s), []) for s in settings]
+        seeds = min(map(len, cells))
+        per_seed = [statistics.mean(c[i] for c in cells) for i in range(seeds)]  # mean over settings, per seed
+        lines.append(f'| {m} | ' + ' | '.join(fmt(c) for c in cells) + f' | {fmt(per_seed)} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--settings', nargs='+', default=list(LOO))
+    p.add_argument('--methods', default=METHODS)
+    p.add_argument('--preset', default='quick')
+    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides, e.g. anchor_ce_weight=1.0')
+    p.add_argument('--variant', nargs='*', default=[], metavar='NAME:KEY=VALUE[,KEY=VALUE]', help='extra AuG-KD rows, e.g. ce0.1:anchor_ce_weight=0.1')
+    p.add_argument('--jobs', type=int, default=2)
+    p.add_argument('--out', default='runs/augkd-digits-quick')
+    p.add_argument('--table', default=None, help='also write the Markdown table here')
+    a = p.parse_args(argv)
+    methods = a.methods.split(',')
+    pairs = lambda items: {k: parse_value(v) for k, v in (s.split('=', 1) for s in items)}
+    changes = pairs(a.set)
+    variants = {f'augkd-{v.split(":", 1)[0]}': pairs(v.split(':', 1)[1].split(',')) for v in a.variant}
+    methods += list(variants)
+    cells = [(s, seed) for seed in a.seeds for s in a.settings]
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    t0 = time.time()
+    with ProcessPoolExecutor(a.jobs) as pool:
+        futures = [pool.submit(run_cell, s, seed, methods, a.preset, changes, variants, a.out) for s, seed in cells]
+        records = [r for f in futures for r in f.result()]
+    md = table(records, methods, a.settings)
+    print(f"\nTest Acc@1 (%), mean ± std over seeds {a.seeds}, preset {a.preset!r} {changes or ''}; {time.time() - t0:.0f} s\n\n{md}")
+    if a.table: Path(a.table).write_text(md + '\n')
+
+
+if __name__ == '__main__': main()

@@ -1,0 +1,141 @@
+"""Data-free baselines: every generator / inversion term active with the right sign, the pool feeds the student, tiny runs."""
+import copy
+import pytest
+import torch
+from fastai.callback.core import Callback
+from augkd import dfkd as D
+from augkd.augkd import augkd_config, get_method
+from augkd.losses import kd_kl, tiny_pair
+
+GENERATIVE = ('dfq', 'zskt', 'dafl', 'dfad')
+
+
+class WithHead(torch.nn.Module):
+    "A tiny_pair network split into a body and an `fc` head, so its penultimate features can be hooked (DAFL)."
+    def __init__(self, seq):
+        super().__init__(); self.body, self.fc = seq[:-1], seq[-1]
+    def forward(self, x): return self.fc(self.body(x))
+
+
+def tiny_synth(method, **kw):
+    overrides = {'dfq': {'bs': 32, 'width': 16, 'g_lr': 1e-2}, 'deepinv': {'bs': 16, 'iters': 3},
+                 'cmi': {'bs': 32, 'g_steps': 3, 'width': 16, 'nz': 16, 'negatives': 8, 'flip': False},
+                 'pre_dfkd': {'bs': 32, 'width': 16, 'nz': 32, 'mem_nz': 16}}[method if method in ('deepinv', 'cmi', 'pre_dfkd') else 'dfq']
+    synth = D.make_synthesizer(method, D.dfkd_config(synth=tuple({**overrides, **kw}.items())))
+    teacher, student = (WithHead(m) for m in tiny_pair(4))
+    torch.manual_seed(0)
+    synth.setup(teacher, student, 4, 'cpu')
+    return synth, teacher, student
+
+
+@pytest.mark.parametrize('method', GENERATIVE)
+def test_every_generator_term_is_active(method):
+    synth, *_ = tiny_synth(method)
+    terms = synth.terms(synth.gen(synth.z(32)))
+    assert set(terms) == set(synth.weights) and all(v.item() != 0 for v in terms.values())
+
+
+@pytest.mark.parametrize('method', ('dfq', 'zskt', 'dfad'))
+def test_adversarial_generator_steps_raise_disagreement(method):
+    synth, teacher, student = tiny_synth(method, weights={k: v for k, v in D.SYNTHESIZERS[method][1]['weights'].items() if k.startswith('adv')})
+    z = synth.z(64)
+    gap = D.l1_logits if method == 'dfad' else kd_kl
+    with torch.no_grad(): before = gap(teacher(synth.gen(z)), student(synth.gen(z))).item()
+    for _ in range(10): synth.synthesize()
+    with torch.no_grad(): after = gap(teacher(synth.gen(z)), student(synth.gen(z))).item()
+    assert after > before
+
+
+def test_dafl_generator_steps_lower_its_objective():
+    synth, *_ = tiny_synth('dafl')
+    z = synth.z(64)
+    objective = lambda: sum(synth.weights[k] * v for k, v in synth.terms(synth.gen(z)).items()).item()
+    before = objective()
+    for _ in range(10): synth.synthesize()
+    assert objective() < before
+
+
+def test_adversarial_terms_use_the_real_student():
+    synth, *_ = tiny_synth('dfq')
+    x = synth.gen(synth.z(32))
+    assert synth.terms(x)['adv'].item() < 0
+    parity, *_ = tiny_synth('dfq', adv_uses_teacher=True)
+    assert parity.terms(parity.gen(parity.z(32)))['adv'].item() == pytest.approx(0, abs=1e-6)
+
+
+def test_deepinversion_adds_its_best_batch_to_the_pool_with_balanced_targets():
+    synth, *_ = tiny_synth('deepinv', adi=1.0)
+    assert synth.synthesize() == 16 and len(synth.pool) == 16
+    assert set(synth.last_terms) == {'ce', 'bn', 'tv', 'l2', 'adi'}
+    synth.synthesize()
+    assert len(synth.pool) == 32
+
+
+def test_cmi_terms_are_active_and_a_round_fills_pool_and_bank():
+    synth, teacher, student = tiny_synth('cmi')
+    synth.student = copy.deepcopy(teacher)                                      # a student that mostly agrees with the teacher
+    with torch.no_grad(): synth.student.fc.weight.add_(0.05 * torch.randn_like(synth.student.fc.weight))
+    x, y = torch.rand(32, 3, 32, 32, requires_grad=True), torch.arange(32) % 4
+    loss, terms, feats = synth.loss(x, y)
+    assert set(terms) == {'bn', 'oh', 'adv', 'cr'} and all(v.item() != 0 for v in terms.values())
+    assert terms['adv'].item() < 0                                                   # it rewards disagreement
+    loss.backward(); assert x.grad.abs().sum() > 0
+    synth.synthesize(); synth.synthesize()
+    assert len(synth.pool) == 64 and len(synth.bank) == 64 and feats.shape[1] == synth.bank.shape[1]
+
+
+def test_pre_dfkd_terms_are_active_and_replay_feeds_the_student(monkeypatch):
+    synth, *_ = tiny_synth('pre_dfkd')
+    terms = synth.terms(synth.novel(32))
+    assert set(terms) == {'oh', 'ie', 'act', 'js'} and all(v.item() != 0 for v in terms.values())
+    assert 0 < terms['js'].item() < 1                                                  # 1 − JS: minimising it raises disagreement
+    calls = []
+    original = D.ReplaySynth.replay
+    monkeypatch.setattr(D.ReplaySynth, 'replay', lambda self, n: calls.append(n) or original(self, n))
+    synth.synthesize()
+    assert synth.sample(32).shape[0] == 32 and not any(c == 4 for c in calls[synth.mem_steps:])   # round 1: no replay yet
+    synth.synthesize(); calls.clear()
+    batch = synth.sample(32)
+    assert calls == [4] and batch.shape == (32, 3, 32, 32)                             # B/8 of the student's batch is replayed
+
+
+class Spy(Callback):
+    order = 90
+    def __init__(self): self.inputs = []
+    def before_batch(self):
+        if self.training: self.inputs.append(self.xb[0])
+
+
+def test_pool_batches_feed_the_student(env, monkeypatch):
+    data, teacher = env
+    served = []
+    original = D.ImagePool.sample
+    def record(self, n):
+        served.append(original(self, n)); return served[-1]
+    monkeypatch.setattr(D.ImagePool, 'sample', record)
+    loop = D.dfkd_config('quick', epochs=1, kd_steps=3, bs=16, synth=(('bs', 16), ('iters', 2), ('kd_per_round', 2)))
+    method = D.DFKDMethod('deepinv', augkd_config('quick', epochs=1), loop)
+    spy = Spy()
+    student = D.build_model(method.cfg.student, len(data.classes))
+    log = method.data_free(data, teacher, student, 'cpu', cbs=[spy])
+    assert len(spy.inputs) == 3 and all(a is b for a, b in zip(spy.inputs, served))
+    assert log['synth_images'] == 2 * 16 and log['student_steps'] == 3
+
+
+@pytest.mark.parametrize('name', ['dfq', 'zskt+', 'dafl', 'dfad+kd', 'deepinv+', 'cmi', 'pre_dfkd+'])
+def test_tiny_end_to_end(env, tmp_path, name):
+    data, teacher = env
+    method = get_method(name, augkd_config('quick', epochs=1))
+    method.loop = D.dfkd_config('quick', epochs=1, kd_steps=2, bs=16, synth=(('bs', 16),) + {'deepinv': (('iters', 2),), 'cmi': (('g_steps', 2), ('width', 16))}.get(name.split('+')[0], (('width', 16),)))
+    res = method.fit(data, teacher, tmp_path, device='cpu')
+    assert res['method'] == name and set(res['test']) == {'acc1', 'acc3', 'acc5'}
+    assert res['synth_images'] > 0 and res['seconds']['synthesis'] > 0
+    assert ('finetune' in res['logs']) == name.endswith(('+', '+kd'))
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match='Valid data-free method names'): D.DFKDMethod('dfqq')
+    with pytest.raises(ValueError, match="plus must be None, 'ce' or 'ce_kd'"): D.DFKDMethod('dfq', plus='kd')
+    with pytest.raises(ValueError, match='Unknown generator terms'): D.GenerativeSynth({'advv': 1.0})
+    with pytest.raises(ValueError, match="opt must be 'sgd' or 'adam'"): D.dfkd_config(opt='rmsprop')
+    with pytest.raises(ValueError, match='Valid method names'): get_method('mosaic')
