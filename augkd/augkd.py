@@ -223,10 +223,11 @@ class DataFreeStage(Callback):
         self.stats.remove()
         for m, s in zip((self.gen, self.enc, self.learn.model), self.best_state): m.load_state_dict(s)
 
-def own_step(loss, net, opt):
-    "One optimiser step of `net` alone: gradients by autograd.grad, so no other network's .grad is touched."
+def own_step(loss, net, opt, clip:float|None=None):
+    "One optimiser step of `net` alone: gradients by autograd.grad, so no other network's .grad is touched; optional norm clipping."
     params = list(net.parameters())
     for p, g in zip(params, torch.autograd.grad(loss, params)): p.grad = g
+    if clip: nn.utils.clip_grad_norm_(params, clip)
     opt.step(); opt.zero_grad(set_to_none=True)
 
 # %% ../nbs/09_augkd.ipynb #d1807511

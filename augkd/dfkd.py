@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback
+from fastai.callback.training import GradientClip
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
 from fastai.metrics import accuracy
@@ -27,9 +28,10 @@ from .augkd import (AugKDConfig, augkd_config, from_preset, LatentBatches, Cosin
 
 # %% auto #0
 __all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'l1_logits', 'activation_loss',
-           'js_divergence', 'total_variation', 'Synthesizer', 'ImagePool', 'GenerativeSynth', 'PixelSynth',
-           'affine_views', 'info_nce', 'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE',
-           'ReplaySynth', 'DataFreeKD', 'DFKDConfig', 'dfkd_config', 'make_synthesizer', 'DFKDMethod']
+           'js_divergence', 'total_variation', 'Synthesizer', 'ImagePool', 'attention_map', 'feature_resolutions',
+           'AttentionPairs', 'GenerativeSynth', 'PixelSynth', 'affine_views', 'info_nce', 'decision_adversarial',
+           'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE', 'ReplaySynth', 'DataFreeKD', 'DFKDConfig',
+           'dfkd_config', 'make_synthesizer', 'DFKDMethod']
 
 # %% ../nbs/10_dfkd.ipynb #210c9595
 def l1_logits(t_logits, s_logits):
@@ -66,6 +68,10 @@ class Synthesizer:
     def adversary(self):
         "The network the adversarial terms compare the teacher with."
         return self.teacher if getattr(self, 'adv_uses_teacher', False) else self.student
+    def close(self):
+        "Remove the hooks this synthesizer put on the teacher and student (called after training)."
+        for k in ('stats', 'pairs'):
+            if getattr(self, k, None) is not None: getattr(self, k).remove()
 
 class ImagePool:
     "Synthetic images kept on the device; batches drawn at random with the training augmentation."
@@ -79,7 +85,47 @@ class ImagePool:
         idx = torch.randint(0, len(self), (n,), device=self.x.device)
         return random_crop_flip(self.x[idx].float().div_(255), flip=self.flip)
 
-# %% ../nbs/10_dfkd.ipynb #2fc99d80
+# %% ../nbs/10_dfkd.ipynb #c251f016
+def attention_map(f:torch.Tensor) -> torch.Tensor:
+    "normalise(mean_c f²), flattened per image."
+    return F.normalize(f.pow(2).mean(1).flatten(1), dim=1)
+
+def feature_resolutions(model:nn.Module, x:torch.Tensor) -> dict:
+    "Spatial size → the module whose output is the last feature map of that size in the forward pass."
+    last, hooks = {}, []
+    def hook(m, i, o):
+        if isinstance(o, torch.Tensor) and o.ndim == 4 and o.shape[-1] > 1: last[tuple(o.shape[-2:])] = m
+    for m in model.modules(): hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad(): model(x)
+    finally:
+        for h in hooks: h.remove()
+    return last
+
+class AttentionPairs:
+    "Hooks on matching-resolution feature maps of teacher and student, and the attention-transfer loss on the last pass of each."
+    def __init__(self, teacher:nn.Module, student:nn.Module, device):
+        x = torch.rand(2, 3, 32, 32, device=device)
+        was_training = student.training
+        student.eval()
+        t_res, s_res = feature_resolutions(teacher, x), feature_resolutions(student, x)
+        student.train(was_training)
+        self.sizes = sorted(set(t_res) & set(s_res), reverse=True)
+        if not self.sizes:
+            raise ValueError(f"Attention transfer needs feature maps of a common spatial size: the teacher ({type(teacher).__name__}) has "
+                             f"{sorted(t_res, reverse=True)}, the student ({type(student).__name__}) {sorted(s_res, reverse=True)}. "
+                             "Use a pair with a common resolution or set attention=0.")
+        self.maps = {'t': {}, 's': {}}
+        self.hooks = [mod[r].register_forward_hook(self._store(k, r)) for k, mod in (('t', t_res), ('s', s_res)) for r in self.sizes]
+    def _store(self, who, r):
+        def hook(m, i, o): self.maps[who][r] = o
+        return hook
+    def loss(self) -> torch.Tensor:
+        return sum((attention_map(self.maps['t'][r]).detach() - attention_map(self.maps['s'][r])).pow(2).mean() for r in self.sizes)
+    def remove(self):
+        for h in self.hooks: h.remove()
+
+# %% ../nbs/10_dfkd.ipynb #6aa84fb5
 class GenerativeSynth(Synthesizer):
     "A generator trained against teacher and student with a weighted sum of terms (DFQ, ZSKT, DAFL, DFAD)."
     def __init__(self, weights:dict, # term → weight; terms: adv, adv_l1, bn, oh, bal, act
@@ -91,18 +137,22 @@ class GenerativeSynth(Synthesizer):
                  bs:int=256, # synthesis batch
                  reuse_batch:bool=False, # the round's student steps all use one batch (ZSKT)
                  loss:str='kl', # the student's loss: 'kl' (τ²·KL) or 'l1' (‖S − T‖₁)
+                 attention:float=0.0, # β of ZSKT's attention transfer in the student's loss
+                 clip:float|None=None, # gradient-norm clipping of G's steps (ZSKT: 5)
                  adv_uses_teacher:bool=False, # parity switch: the adversarial terms compare T with itself (≡ 0)
                 ):
         if bad := set(weights) - {'adv', 'adv_l1', 'bn', 'oh', 'bal', 'act'}: raise ValueError(f"Unknown generator terms {sorted(bad)}.")
         if loss not in ('kl', 'l1'): raise ValueError(f"loss must be 'kl' or 'l1', got {loss!r}.")
         self.weights, self.nz, self.width, self.g_lr, self.betas, self.g_steps = weights, nz, width, g_lr, betas, g_steps
         self.kd_per_round, self.bs, self.reuse_batch, self.loss, self.adv_uses_teacher = kd_per_round, bs, reuse_batch, loss, adv_uses_teacher
+        self.attention, self.clip = attention, clip
 
     def setup(self, teacher, student, n_classes, device):
         super().setup(teacher, student, n_classes, device)
         self.gen = Generator(self.nz, self.width).to(self.device).train()
         self.opt = torch.optim.Adam(self.gen.parameters(), self.g_lr, betas=self.betas)
         self.stats = BNStats(teacher, unbiased=False) if 'bn' in self.weights else None
+        self.pairs = AttentionPairs(teacher, student, self.device) if self.attention else None
         self.batch = None
 
     def z(self, n): return torch.randn(n, self.nz, device=self.device)
@@ -124,7 +174,7 @@ class GenerativeSynth(Synthesizer):
         self.student.eval()
         for _ in range(self.g_steps):
             self.last_terms = self.terms(self.gen(self.z(self.bs)))
-            own_step(sum(self.weights[k] * v for k, v in self.last_terms.items()), self.gen, self.opt)
+            own_step(sum(self.weights[k] * v for k, v in self.last_terms.items()), self.gen, self.opt, self.clip)
         self.student.train(was_training)
         if self.reuse_batch:
             with torch.no_grad(): self.batch = self.gen(self.z(self.bs))
@@ -136,7 +186,8 @@ class GenerativeSynth(Synthesizer):
         return self.gen(self.z(n))
 
     def student_loss(self, s_logits, t_logits, tau):
-        return l1_logits(t_logits, s_logits) if self.loss == 'l1' else super().student_loss(s_logits, t_logits, tau)
+        loss = l1_logits(t_logits, s_logits) if self.loss == 'l1' else super().student_loss(s_logits, t_logits, tau)
+        return loss + self.attention * self.pairs.loss() if self.attention else loss
 
 # %% ../nbs/10_dfkd.ipynb #4d6f045f
 class PixelSynth(Synthesizer):
@@ -385,7 +436,7 @@ class ReplaySynth(Synthesizer):
 
     def student_loss(self, s_logits, t_logits, tau): return l1_logits(t_logits, s_logits)
 
-# %% ../nbs/10_dfkd.ipynb #151e7054
+# %% ../nbs/10_dfkd.ipynb #44e62629
 class DataFreeKD(Callback):
     "The shared data-free student loop: synthesis every `kd_per_round` steps (timed apart), KD on synthetic batches."
     order = 10
@@ -411,8 +462,9 @@ class DataFreeKD(Callback):
         if not self.training: return
         self.learn.loss_grad = self.synth.student_loss(self.pred, self.t, self.tau)
         self.learn.loss = self.loss_grad.detach()
+    def after_fit(self): self.synth.close()
 
-# %% ../nbs/10_dfkd.ipynb #1c0b03bb
+# %% ../nbs/10_dfkd.ipynb #e8335358
 @dataclass(frozen=True)
 class DFKDConfig:
     "The shared data-free student loop (methods.md §9.2) and overrides of a method's synthesizer settings."
@@ -423,6 +475,7 @@ class DFKDConfig:
     s_lr:float=0.1
     s_wd:float=1e-4
     tau:float=20.0 # KD temperature
+    clip:float|None=None # gradient-norm clipping of the student's steps (ZSKT: 5)
     synth:tuple=() # (name, value) pairs overriding the method's synthesizer settings
     adv_uses_teacher:bool=False # parity with the Fast-Datafree script (adversarial terms ≡ 0)
 
@@ -434,14 +487,14 @@ DFKD_PRESETS = {
 # each method's published synthesizer settings (methods.md §9.8–9.14); 'quick' scales the synthesis budget for a CPU
 SYNTHESIZERS = {
     'dfq': (GenerativeSynth, dict(weights={'adv': 1.0, 'bn': 1.0, 'oh': 1.0, 'bal': 20.0}, nz=256, kd_per_round=10)),
-    'zskt': (GenerativeSynth, dict(weights={'adv': 1.0}, nz=100, width=128, g_lr=1e-3, betas=(0.9, 0.999), kd_per_round=10, reuse_batch=True, bs=128)),
+    'zskt': (GenerativeSynth, dict(weights={'adv': 1.0}, nz=100, width=128, g_lr=1e-3, betas=(0.9, 0.999), kd_per_round=10, reuse_batch=True, bs=128, attention=250.0, clip=5.0)),
     'dafl': (GenerativeSynth, dict(weights={'oh': 1.0, 'act': 0.001, 'bal': 20.0}, nz=512, kd_per_round=5)),
     'dfad': (GenerativeSynth, dict(weights={'adv_l1': 1.0}, nz=256, kd_per_round=5, loss='l1')),
     'deepinv': (PixelSynth, dict()),
     'cmi': (ContrastiveSynth, dict(bs=256)),
     'pre_dfkd': (ReplaySynth, dict()),
 }
-METHOD_LOOP = {'zskt': dict(opt='adam', s_lr=2e-3, tau=1.0), 'dfad': dict(s_wd=5e-4), 'pre_dfkd': dict(s_wd=5e-4)}   # a method's own student optimiser
+METHOD_LOOP = {'zskt': dict(opt='adam', s_lr=2e-3, tau=1.0, clip=5.0), 'dfad': dict(s_wd=5e-4), 'pre_dfkd': dict(s_wd=5e-4)}   # a method's own student optimiser
 PAPER_BUDGET = {'cmi': dict(bs=128), 'pre_dfkd': dict(bs=1024, epochs=400, kd_steps=360)}   # a method's own published budget
 QUICK_SYNTH = {'dfq': dict(width=64, bs=128), 'zskt': dict(width=64), 'dafl': dict(width=64, bs=128), 'dfad': dict(width=64, bs=128),
                'deepinv': dict(iters=50, bs=128, kd_per_round=50), 'cmi': dict(g_steps=20, width=64, bs=128, kd_per_round=50, negatives=1024),
@@ -498,6 +551,7 @@ class DFKDMethod:
         learn = Learner(DataLoaders(LatentBatches(c.kd_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
                         student.to(device), loss_func=F.cross_entropy, opt_func=opt, wd=c.s_wd, wd_bn_bias=True,
                         metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=[cb, CosinePerEpoch(c.epochs), BestOnEval(), *cbs])
+        if c.clip: learn.add_cb(GradientClip(c.clip))
         freeze(teacher.model.to(device))
         with learn.no_bar(), learn.no_logging(): learn.fit(c.epochs, c.s_lr)
         best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
@@ -531,7 +585,7 @@ class DFKDMethod:
         return finish_run(run_dir, self.name, student.to(device), data, teacher, seed, config, logs, seconds,
                           synth_images=logs['data_free']['synth_images'])
 
-# %% ../nbs/10_dfkd.ipynb #e8335358
+# %% ../nbs/10_dfkd.ipynb #53a51cbe
 for _m in SYNTHESIZERS:
     METHODS[_m] = lambda cfg, m=_m: DFKDMethod(m, cfg)
     METHODS[_m + '+'] = lambda cfg, m=_m: DFKDMethod(m, cfg, plus='ce')

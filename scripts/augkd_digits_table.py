@@ -47,10 +47,10 @@ def run_cell(setting, seed, methods, preset, changes, variants, out):
     return records
 
 
-def table(records, methods, settings):
+def table(records, methods, settings, split='test'):
     "Markdown: one row per method, one column per setting plus the mean over settings; mean ± std over seeds."
     acc = {}
-    for r in records: acc.setdefault((r['method'], r['setting'].split(':')[-1]), []).append(r['test']['acc1'])
+    for r in records: acc.setdefault((r['method'], r['setting'].split(':')[-1]), []).append(r[split]['acc1'])
     fmt = lambda v: f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}" if v else '–'
     lines = ['| method | ' + ' | '.join(settings) + ' | mean |', '|---' * (len(settings) + 2) + '|']
     for m in methods:
@@ -86,6 +86,7 @@ def main(argv=None):
         records = [r for f in futures for r in f.result()]
     md = table(records, methods, a.settings)
     print(f"\nTest Acc@1 (%), mean ± std over seeds {a.seeds}, preset {a.preset!r} {changes or ''}; {time.time() - t0:.0f} s\n\n{md}")
+    print(f"\nEval Acc@1 (%), the split used for selection and tuning\n\n{table(records, methods, a.settings, 'eval')}")
     if a.table: Path(a.table).write_text(md + '\n')
 
 

@@ -133,9 +133,42 @@ def test_tiny_end_to_end(env, tmp_path, name):
     assert ('finetune' in res['logs']) == name.endswith(('+', '+kd'))
 
 
+def test_zskt_attention_term_is_active_and_hooks_are_removed(env, tmp_path):
+    data, teacher = env
+    big = D.make_synthesizer('zskt', D.dfkd_config(synth=(('bs', 8), ('width', 16))))
+    student = D.build_model('tiny_mobilenet', 10)
+    big.setup(teacher.model, student, 10, 'cpu')
+    x = big.gen(big.z(8)).detach()
+    with torch.no_grad(): t_logits = teacher.model(x)
+    s_logits = student(x)
+    with_at = big.student_loss(s_logits, t_logits, 1.0)
+    assert with_at.item() > D.Synthesizer.student_loss(big, s_logits, t_logits, 1.0).item()   # β·AT > 0
+    n_hooks = lambda m: sum(len(mod._forward_hooks) for mod in m.modules())
+    assert n_hooks(teacher.model) > 0
+    big.close()
+    assert n_hooks(teacher.model) == 0 and n_hooks(student) == 0
+
+
+def test_attention_transfer_rejects_an_incompatible_pair(env):
+    data, teacher = env
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    synth = D.make_synthesizer('zskt', D.dfkd_config())
+    with pytest.raises(ValueError, match='common spatial size'): synth.setup(teacher.model, flat, 10, 'cpu')
+
+
 def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match='Valid data-free method names'): D.DFKDMethod('dfqq')
     with pytest.raises(ValueError, match="plus must be None, 'ce' or 'ce_kd'"): D.DFKDMethod('dfq', plus='kd')
     with pytest.raises(ValueError, match='Unknown generator terms'): D.GenerativeSynth({'advv': 1.0})
     with pytest.raises(ValueError, match="opt must be 'sgd' or 'adam'"): D.dfkd_config(opt='rmsprop')
     with pytest.raises(ValueError, match='Valid method names'): get_method('mosaic')
+
+
+def test_zskt_clips_generator_and_student_gradients():
+    from augkd.augkd import own_step
+    net = torch.nn.Linear(4, 1)
+    before = [p.detach().clone() for p in net.parameters()]
+    own_step(1e6 * net(torch.ones(2, 4)).sum(), net, torch.optim.SGD(net.parameters(), lr=1.0), clip=1.0)
+    moved = torch.cat([(p - b).flatten() for p, b in zip(net.parameters(), before)]).norm()
+    assert moved.item() == pytest.approx(1.0, rel=1e-4)                                # the step is the clipped gradient
+    assert D.DFKDMethod('zskt', augkd_config('quick')).loop.clip == 5.0 and D.SYNTHESIZERS['zskt'][1]['clip'] == 5.0
