@@ -1,16 +1,17 @@
-"""AuG-KD against its ablations on the digits leave-one-out settings: mean ± std test Acc@1 over seeds.
+"""Methods on the digits leave-one-out settings: mean ± std Acc@1 over seeds, on the test split (and the eval split).
 
-    python scripts/augkd_digits_table.py [--seeds 0 1 2] [--methods augkd,no_kd,raw_kd,no_anchor,no_mixup]
-                                         [--preset quick] [--set key=value ...] [--variant NAME:key=value[,key=value] ...]
-                                         [--jobs 2] [--out runs/augkd-digits-quick] [--table FILE.md]
+    python scripts/digits_table.py [--seeds 0 1 2] [--methods augkd,no_kd,raw_kd,no_anchor,no_mixup]
+                                   [--preset quick] [--set key=value ...] [--variant NAME:key=value[,key=value] ...]
+                                   [--jobs 2] [--out runs/digits-quick] [--table FILE.md]
 
-`--variant ce0.1:anchor_ce_weight=0.1` adds the row `augkd-ce0.1`: full AuG-KD with those settings changed,
-sharing the cell's checkpoints of every stage the change does not touch.
+`--methods` takes any registered method (`augkd.augkd.METHODS`: AuG-KD and its ablations, `no_kd`, `raw_kd`,
+the data-free baselines and their '+' variants). `--variant ce0.1:anchor_ce_weight=0.1` adds the row `augkd-ce0.1`:
+full AuG-KD with those settings changed, sharing the cell's checkpoints of every stage the change does not touch.
 
 Each (setting, seed) cell runs its methods in one process, in order, so the ablations reuse the cell's
-stage-1 (and stage-2) checkpoints; a finished method (its result-<method>.json) is skipped, so an
-interrupted grid resumes. The teacher of a setting is its `quick` teacher of seed 0 (cached under data/teachers);
-the student-domain splits change with the seed. Selection is on the eval split; the table reports the test split.
+stage-1 (and stage-2) checkpoints and a '+' variant its data-free student; a finished method (its result-<method>.json)
+is skipped, so an interrupted grid resumes. The teacher of a setting is its `quick` teacher of seed 0 (cached under
+data/teachers); the student-domain splits change with the seed. Selection is on the eval split.
 Cells run in parallel, `--jobs` processes with one thread each.
 """
 import argparse, json, os, statistics, sys, time
@@ -70,7 +71,7 @@ def main(argv=None):
     p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides, e.g. anchor_ce_weight=1.0')
     p.add_argument('--variant', nargs='*', default=[], metavar='NAME:KEY=VALUE[,KEY=VALUE]', help='extra AuG-KD rows, e.g. ce0.1:anchor_ce_weight=0.1')
     p.add_argument('--jobs', type=int, default=2)
-    p.add_argument('--out', default='runs/augkd-digits-quick')
+    p.add_argument('--out', default='runs/digits-quick')
     p.add_argument('--table', default=None, help='also write the Markdown table here')
     a = p.parse_args(argv)
     methods = a.methods.split(',')

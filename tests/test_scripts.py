@@ -1,0 +1,24 @@
+"""The result-grid script: its table is mean ± std over seeds, per setting and over settings."""
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location('digits_table', Path(__file__).resolve().parents[1]/'scripts'/'digits_table.py')
+digits_table = importlib.util.module_from_spec(spec); spec.loader.exec_module(digits_table)
+
+
+def record(method, setting, seed, test, eval_):
+    return {'method': method, 'setting': f'digits:{setting}', 'seed': seed, 'test': {'acc1': test}, 'eval': {'acc1': eval_}}
+
+
+def test_table_is_mean_and_std_over_seeds():
+    recs = [record('augkd', 'A→B', 0, 90.0, 80.0), record('augkd', 'A→B', 1, 92.0, 82.0),
+            record('augkd', 'A→C', 0, 70.0, 60.0), record('augkd', 'A→C', 1, 74.0, 64.0)]
+    lines = digits_table.table(recs, ['augkd', 'no_kd'], ['A→B', 'A→C']).splitlines()
+    assert lines[0] == '| method | A→B | A→C | mean |'
+    assert lines[2] == '| augkd | 91.0 ± 1.4 | 72.0 ± 2.8 | 81.5 ± 2.1 |'            # mean column: per-seed means 80, 83
+    assert lines[3].startswith('| no_kd | – | – |')
+    assert '81.0 ± 1.4' in digits_table.table(recs, ['augkd'], ['A→B', 'A→C'], 'eval')
+
+
+def test_overrides_parse_as_json_or_text():
+    assert digits_table.parse_value('1.0') == 1.0 and digits_table.parse_value('batch_sum') == 'batch_sum'
