@@ -31,7 +31,7 @@ __all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELD
            'augkd_config', 'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches', 'DataFreeStage',
            'own_step', 'AnchorPipeline', 'AnchorStage', 'warn_if_anchors_collapsed', 'MixupStage',
            'warn_if_kd_vanishes', 'check_compatible', 'save_stage', 'load_stage', 'AugKD', 'stable_int', 'finish_run',
-           'sensitivity_grid', 'train_on_student_domain', 'StudentOnly', 'get_method']
+           'sensitivity_grid', 'student_domain_config', 'train_on_student_domain', 'StudentOnly', 'get_method']
 
 # %% ../nbs/09_augkd.ipynb #d582cc4a
 @dataclass(frozen=True)
@@ -500,6 +500,10 @@ def sensitivity_grid(data:SettingData, # the setting's data
     return rows
 
 # %% ../nbs/09_augkd.ipynb #52fd8f56
+def student_domain_config(cfg:AugKDConfig, kd_ce_weight:float=0.5) -> AugKDConfig:
+    "Stage 3's settings for training on real images: constant CE share, the teacher as KD target, normalised inputs."
+    return replace(cfg, ce_weight=kd_ce_weight, mixup_kd_target='teacher', normalize_real=True)
+
 def train_on_student_domain(cfg:AugKDConfig, # budget, optimiser and τ of stage 3
                             data:SettingData, # the setting's data
                             teacher:Teacher, # the KD target
@@ -509,7 +513,7 @@ def train_on_student_domain(cfg:AugKDConfig, # budget, optimiser and τ of stage
                             kd_ce_weight:float=0.5, # the CE share with KD
                            ) -> dict:
     "Stage 3 on real images only (no generator, no anchor): `no_kd`, `raw_kd` and every '+' fine-tune."
-    cfg = replace(cfg, ce_weight=kd_ce_weight, mixup_kd_target='teacher', normalize_real=True)
+    cfg = student_domain_config(cfg, kd_ce_weight)
     nets = {'student': student, 'gen': None, 'enc': None, 'anchor': None}
     return AugKD(cfg).stage3(data, teacher, nets, device, anchor=False, f_override=1.0, kd=kd)
 
@@ -527,7 +531,7 @@ class StudentOnly:
         t0 = time.time()
         log = train_on_student_domain(self.cfg, data, teacher, student, device, self.kd, self.kd_ce_weight)
         secs = {'stage3': time.time() - t0}
-        config = asdict(replace(self.cfg, ce_weight=self.kd_ce_weight, mixup_kd_target='teacher', normalize_real=True))
+        config = asdict(student_domain_config(self.cfg, self.kd_ce_weight))
         return finish_run(run_dir, self.name, student, data, teacher, seed, config, {'stage3': log}, secs)
 
 # %% ../nbs/09_augkd.ipynb #9bab9e5d

@@ -60,7 +60,16 @@ class Synthesizer:
     def setup(self, teacher:nn.Module, student:nn.Module, n_classes:int, device):
         "Called once before training; `student` is the network being trained."
         self.teacher, self.student, self.n_classes, self.device = teacher, student, n_classes, torch.device(device)
-    def synthesize(self) -> int: raise NotImplementedError
+    def synthesize(self) -> int:
+        "Run one round of synthesis with the student in eval mode (as the Fast-Datafree DFQ does); return the images made."
+        was_training = self.student.training
+        self.student.eval()
+        try: return self.run_round()
+        finally: self.student.train(was_training)
+    def run_round(self) -> int: raise NotImplementedError
+    def teacher_normalization(self):
+        "The teacher's input mean and std (0.5 / 0.5 for a network without a `Normalized` wrapper), on the device."
+        return tuple(getattr(self.teacher, k, torch.tensor(0.5)).to(self.device) for k in ('mean', 'std'))
     def sample(self, n:int) -> torch.Tensor: raise NotImplementedError
     def student_loss(self, s_logits, t_logits, tau:float):
         "The student's loss on a synthetic batch: τ²·KL(p_T^τ ‖ p_S^τ) unless the method says otherwise."
@@ -169,13 +178,10 @@ class GenerativeSynth(Synthesizer):
         if 'act' in self.weights: out['act'] = activation_loss(feats)
         return out
 
-    def synthesize(self):
-        was_training = self.student.training
-        self.student.eval()
+    def run_round(self):
         for _ in range(self.g_steps):
             self.last_terms = self.terms(self.gen(self.z(self.bs)))
             own_step(sum(self.weights[k] * v for k, v in self.last_terms.items()), self.gen, self.opt, self.clip)
-        self.student.train(was_training)
         if self.reuse_batch:
             with torch.no_grad(): self.batch = self.gen(self.z(self.bs))
         return self.g_steps * self.bs
@@ -211,8 +217,7 @@ class PixelSynth(Synthesizer):
     def setup(self, teacher, student, n_classes, device):
         super().setup(teacher, student, n_classes, device)
         self.stats, self.rounds = BNStats(teacher, unbiased=False), 0
-        mean, std = getattr(teacher, 'mean', torch.tensor(0.5)), getattr(teacher, 'std', torch.tensor(0.5))
-        self.mean, self.std = mean.to(self.device), std.to(self.device)
+        self.mean, self.std = self.teacher_normalization()
 
     def loss(self, v, y) -> tuple[torch.Tensor, dict]:
         "The inversion loss of normalised pixels v for target labels y, and its terms."
@@ -224,9 +229,7 @@ class PixelSynth(Synthesizer):
         w = {'ce': 1.0, 'bn': self.bn, 'tv': self.tv, 'l2': self.l2, 'adi': self.adi}
         return sum(w[k] * v_ for k, v_ in terms.items()), terms
 
-    def synthesize(self):
-        was_training = self.student.training
-        self.student.eval()
+    def run_round(self):
         y = (torch.arange(self.bs, device=self.device) + self.rounds * self.bs) % self.n_classes
         v = torch.randn(self.bs, 3, 32, 32, device=self.device, requires_grad=True)
         opt = torch.optim.Adam([v], self.lr)
@@ -237,7 +240,6 @@ class PixelSynth(Synthesizer):
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         self.pool.add(best_v * self.std + self.mean)
         self.rounds += 1
-        self.student.train(was_training)
         return self.bs
 
     def sample(self, n): return self.pool.sample(n)
@@ -322,9 +324,7 @@ class ContrastiveSynth(Synthesizer):
                  'cr': info_nce(self.project(f_local), self.project(f_global), None if negs is None else self.project(negs), self.cr_tau)}
         return sum(self.w[k] * v for k, v in terms.items()), terms, f_global
 
-    def synthesize(self):
-        was_training = self.student.training
-        self.student.eval()
+    def run_round(self):
         gen = Generator(self.nz, self.width).to(self.device).train()
         for m in gen.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)): nn.init.normal_(m.weight, 0, 0.02)
@@ -340,7 +340,6 @@ class ContrastiveSynth(Synthesizer):
             loss.backward(); opt.step(); self.head_opt.step()
         self.pool.add(best_x)
         self.bank = torch.cat([self.bank, best_f])[-self.bank_size:]
-        self.student.train(was_training)
         return self.bs
 
     def sample(self, n): return self.pool.sample(n)
@@ -388,7 +387,7 @@ class ReplaySynth(Synthesizer):
         self.memory = MemoryVAE(self.mem_nz, self.width).to(self.device).train()
         self.g_opt = torch.optim.Adam(self.gen.parameters(), self.g_lr, betas=(0.5, 0.999))
         self.m_opt = torch.optim.Adam(self.memory.parameters(), self.mem_lr, betas=(0.5, 0.999))
-        self.mean, self.std = (getattr(teacher, k, torch.tensor(0.5)).to(self.device) for k in ('mean', 'std'))
+        self.mean, self.std = self.teacher_normalization()
         self.rounds = 0
 
     def novel(self, n): return self.gen(torch.randn(n, self.nz, device=self.device)) * self.std + self.mean   # [0, 1]-space images
@@ -419,13 +418,10 @@ class ReplaySynth(Synthesizer):
         own_step(loss, self.memory, self.m_opt)
         return loss
 
-    def synthesize(self):
-        was_training = self.student.training
-        self.student.eval()
+    def run_round(self):
         self.last_terms = self.terms(self.novel(self.bs))
         own_step(sum(self.w[k] * v for k, v in self.last_terms.items()), self.gen, self.g_opt)
         for _ in range(self.mem_steps): self.last_memory_loss = self.memory_step()
-        self.student.train(was_training)
         self.rounds += 1
         return self.bs * (1 + self.mem_steps // 2)
 
@@ -545,7 +541,9 @@ class DFKDMethod:
     def data_free(self, data, teacher, student, device, cbs=()) -> dict:
         "The shared student loop with this method's synthesizer."
         c, device = self.loop, torch.device(device)
-        cb = DataFreeKD(make_synthesizer(self.method, c, self.quick, data.setting.flips), teacher.model, len(data.classes), c.bs, c.tau)
+        synth = make_synthesizer(self.method, c, self.quick, data.setting.flips)
+        settings = {k: v for k, v in vars(synth).items() if k != 'pool'}       # before setup adds networks and state
+        cb = DataFreeKD(synth, teacher.model, len(data.classes), c.bs, c.tau)
         torch_opt = partial(torch.optim.SGD, momentum=0.9) if c.opt == 'sgd' else torch.optim.Adam
         opt = lambda params, lr: OptimWrapper(params, torch_opt, lr=lr, weight_decay=c.s_wd)
         learn = Learner(DataLoaders(LatentBatches(c.kd_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
@@ -555,7 +553,7 @@ class DFKDMethod:
         freeze(teacher.model.to(device))
         with learn.no_bar(), learn.no_logging(): learn.fit(c.epochs, c.s_lr)
         best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
-        return {'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images,
+        return {'synth': settings, 'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images,
                 'student_steps': cb.student_steps, 'history': [[float(v) for v in r] for r in learn.recorder.values]}
 
     def fit(self, data:SettingData, teacher:Teacher, run_dir:Path|str, seed:int=0, device=None) -> dict:
@@ -580,8 +578,7 @@ class DFKDMethod:
             t0 = time.time()
             logs['finetune'] = train_on_student_domain(self.cfg, data, teacher, student.to(device), device, kd=self.plus == 'ce_kd')
             seconds['finetune'] = time.time() - t0
-        synth = {k: v for k, v in vars(make_synthesizer(self.method, self.loop, self.quick, data.setting.flips)).items() if k != 'pool'}
-        config = {'augkd': asdict(self.cfg), 'loop': asdict(self.loop), 'synth': synth}
+        config = {'augkd': asdict(self.cfg), 'loop': asdict(self.loop), 'synth': logs['data_free']['synth']}
         return finish_run(run_dir, self.name, student.to(device), data, teacher, seed, config, logs, seconds,
                           synth_images=logs['data_free']['synth_images'])
 
