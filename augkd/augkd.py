@@ -544,5 +544,5 @@ def get_method(name:str, # a registered method name
                cfg:AugKDConfig|None=None, # its configuration
               ):
     "A method by name, with a clear error listing the valid names."
-    import augkd.dfkd   # registers the data-free baselines (it imports this module, so not at the top)
+    import augkd.dfkd, augkd.ood   # register the data-free and OOD-data baselines (they import this module, so not at the top)
     return lookup(METHODS, name, 'method')(cfg or augkd_config())

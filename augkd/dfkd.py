@@ -27,11 +27,11 @@ from .augkd import (AugKDConfig, augkd_config, from_preset, LatentBatches, Cosin
                          finish_run, stable_int, train_on_student_domain, METHODS)
 
 # %% auto #0
-__all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'l1_logits', 'activation_loss',
-           'js_divergence', 'total_variation', 'Synthesizer', 'ImagePool', 'attention_map', 'feature_resolutions',
-           'AttentionPairs', 'GenerativeSynth', 'PixelSynth', 'affine_views', 'info_nce', 'decision_adversarial',
-           'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE', 'ReplaySynth', 'DataFreeKD', 'DFKDConfig',
-           'dfkd_config', 'make_synthesizer', 'DFKDMethod']
+__all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'SYNTH_PRESETS', 'l1_logits',
+           'activation_loss', 'js_divergence', 'total_variation', 'Synthesizer', 'ImagePool', 'attention_map',
+           'feature_resolutions', 'AttentionPairs', 'GenerativeSynth', 'PixelSynth', 'affine_views', 'info_nce',
+           'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE', 'ReplaySynth', 'DataFreeKD',
+           'DFKDConfig', 'dfkd_config', 'make_synthesizer', 'DFKDMethod', 'register_baseline']
 
 # %% ../nbs/10_dfkd.ipynb #210c9595
 def l1_logits(t_logits, s_logits):
@@ -71,6 +71,9 @@ class Synthesizer:
         "The teacher's input mean and std (0.5 / 0.5 for a network without a `Normalized` wrapper), on the device."
         return tuple(getattr(self.teacher, k, torch.tensor(0.5)).to(self.device) for k in ('mean', 'std'))
     def sample(self, n:int) -> torch.Tensor: raise NotImplementedError
+    def attach(self, data) -> int:
+        "Take what the method may use of the setting's data (its unlabelled OOD images); return how many images. Data-free: none."
+        return 0
     def student_loss(self, s_logits, t_logits, tau:float):
         "The student's loss on a synthetic batch: τ²·KL(p_T^τ ‖ p_S^τ) unless the method says otherwise."
         return tau ** 2 * kd_kl(t_logits, s_logits, tau)
@@ -79,7 +82,7 @@ class Synthesizer:
         return self.teacher if getattr(self, 'adv_uses_teacher', False) else self.student
     def close(self):
         "Remove the hooks this synthesizer put on the teacher and student (called after training)."
-        for k in ('stats', 'pairs'):
+        for k in ('stats', 'student_stats', 'pairs'):
             if getattr(self, k, None) is not None: getattr(self, k).remove()
 
 class ImagePool:
@@ -205,18 +208,22 @@ class PixelSynth(Synthesizer):
                  tv:float=2.5e-5, # α_tv
                  l2:float=0.0, # α_ℓ2
                  adi:float=0.0, # α_c, the competition term (0 = plain DeepInversion)
+                 adv:float=0.0, # weight of the decision-adversarial term (zju-vipa re-implementation: 1)
+                 student_bn:float=0.0, # weight of the student's BN discrepancy (zju-vipa re-implementation: −0.001)
                  jitter:int=2, # random roll, pixels
                  kd_per_round:int=400, # student steps per synthesised batch
                  flip:bool=False, # flips in the pool's augmentation
                  adv_uses_teacher:bool=False,
                 ):
         self.iters, self.lr, self.bs, self.bn, self.tv, self.l2, self.adi, self.jitter = iters, lr, bs, bn, tv, l2, adi, jitter
+        self.adv, self.student_bn = adv, student_bn
         self.kd_per_round, self.adv_uses_teacher = kd_per_round, adv_uses_teacher
         self.pool = ImagePool(flip=flip)
 
     def setup(self, teacher, student, n_classes, device):
         super().setup(teacher, student, n_classes, device)
         self.stats, self.rounds = BNStats(teacher, unbiased=False), 0
+        self.student_stats = BNStats(student, unbiased=False) if self.student_bn else None
         self.mean, self.std = self.teacher_normalization()
 
     def loss(self, v, y) -> tuple[torch.Tensor, dict]:
@@ -225,8 +232,12 @@ class PixelSynth(Synthesizer):
         x = (torch.roll(v, (dx, dy), (2, 3)) * self.std + self.mean)
         t = self.teacher(x)
         terms = {'ce': F.cross_entropy(t, y), 'bn': bn_stat_loss(self.stats, per_layer=True), 'tv': total_variation(v), 'l2': v.norm()}
-        if self.adi: terms['adi'] = 1 - js_divergence(t, self.adversary()(x)).clamp(0, 1)
-        w = {'ce': 1.0, 'bn': self.bn, 'tv': self.tv, 'l2': self.l2, 'adi': self.adi}
+        if self.adi or self.adv or self.student_bn:
+            s = self.adversary()(x)
+            if self.adi: terms['adi'] = 1 - js_divergence(t, s).clamp(0, 1)
+            if self.adv: terms['adv'] = decision_adversarial(t, s)
+            if self.student_bn: terms['student_bn'] = bn_stat_loss(self.student_stats, per_layer=True)
+        w = {'ce': 1.0, 'bn': self.bn, 'tv': self.tv, 'l2': self.l2, 'adi': self.adi, 'adv': self.adv, 'student_bn': self.student_bn}
         return sum(w[k] * v_ for k, v_ in terms.items()), terms
 
     def run_round(self):
@@ -472,6 +483,7 @@ class DFKDConfig:
     s_wd:float=1e-4
     tau:float=20.0 # KD temperature
     clip:float|None=None # gradient-norm clipping of the student's steps (ZSKT: 5)
+    budget_steps:int|None=None # cap on the student steps, the same for every method (whole epochs: epochs ≤ budget_steps // kd_steps)
     synth:tuple=() # (name, value) pairs overriding the method's synthesizer settings
     adv_uses_teacher:bool=False # parity with the Fast-Datafree script (adversarial terms ≡ 0)
 
@@ -495,6 +507,8 @@ PAPER_BUDGET = {'cmi': dict(bs=128), 'pre_dfkd': dict(bs=1024, epochs=400, kd_st
 QUICK_SYNTH = {'dfq': dict(width=64, bs=128), 'zskt': dict(width=64), 'dafl': dict(width=64, bs=128), 'dfad': dict(width=64, bs=128),
                'deepinv': dict(iters=50, bs=128, kd_per_round=50), 'cmi': dict(g_steps=20, width=64, bs=128, kd_per_round=50, negatives=1024),
                'pre_dfkd': dict(width=64, bs=128)}
+# named alternatives to a method's published settings, selected with `synth=(('preset', name),)`
+SYNTH_PRESETS = {'deepinv': {'zju_vipa': dict(iters=1000, lr=0.1, bn=10.0, tv=0.0, l2=0.0, adv=1.0, student_bn=-0.001)}}
 
 def dfkd_config(preset:str='paper', # 'paper' (published recipes) or 'quick' (CPU budget)
                 **changes, # fields to override
@@ -504,26 +518,31 @@ def dfkd_config(preset:str='paper', # 'paper' (published recipes) or 'quick' (CP
     for k in ('bs', 'epochs', 'kd_steps'):
         if getattr(cfg, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(cfg, k)}.")
     if cfg.opt not in ('sgd', 'adam'): raise ValueError(f"opt must be 'sgd' or 'adam', got {cfg.opt!r}.")
-    return cfg
+    if cfg.budget_steps is None: return cfg
+    if cfg.budget_steps < cfg.kd_steps: raise ValueError(f"budget_steps must be at least kd_steps ({cfg.kd_steps}), got {cfg.budget_steps}.")
+    return replace(cfg, epochs=min(cfg.epochs, cfg.budget_steps // cfg.kd_steps))
 
 def make_synthesizer(method:str, # a key of `SYNTHESIZERS`
                      cfg:DFKDConfig, # the loop's configuration (its `synth` overrides apply)
                      quick:bool=False, # apply the CPU budget of `QUICK_SYNTH`
                      flip:bool|None=None, # the setting's flips, for synthesizers that augment (None: their default)
                     ) -> Synthesizer:
-    "A method's synthesizer with its published settings, the CPU budget if asked, then the config's overrides."
+    "A method's synthesizer: published settings, then a named preset, the CPU budget if asked, and the config's overrides."
     cls, kw = lookup(SYNTHESIZERS, method, 'data-free method')
+    changes = dict(cfg.synth)
+    preset = lookup(SYNTH_PRESETS.get(method, {}), changes.pop('preset'), f'{method} synthesizer preset') if 'preset' in changes else {}
     extra = {'flip': flip} if flip is not None and 'flip' in inspect.signature(cls).parameters else {}
-    kw = {**kw, **(QUICK_SYNTH.get(method, {}) if quick else {}), **extra, 'adv_uses_teacher': cfg.adv_uses_teacher, **dict(cfg.synth)}
+    kw = {**kw, **preset, **(QUICK_SYNTH.get(method, {}) if quick else {}), **extra, 'adv_uses_teacher': cfg.adv_uses_teacher, **changes}
     return cls(**kw)
 
-# %% ../nbs/10_dfkd.ipynb #1a2ededf
+# %% ../nbs/10_dfkd.ipynb #520f34a3
 class DFKDMethod:
     "A data-free KD baseline on the shared loop, optionally with the '+' fine-tune on the student domain."
     def __init__(self, method:str, # a key of `SYNTHESIZERS`
                  cfg:AugKDConfig|None=None, # the student architecture and the '+' fine-tune's budget (AuG-KD's stage 3)
                  loop:DFKDConfig|None=None, # the data-free loop (default: the preset that matches cfg's model pair)
                  plus:str|None=None, # None, 'ce' or 'ce_kd'
+                 budget_steps:int|None=None, # cap on the data-free student steps (`DFKDConfig.budget_steps`); ignored when `loop` is given
                 ):
         lookup(SYNTHESIZERS, method, 'data-free method')
         if plus not in (None, 'ce', 'ce_kd'): raise ValueError(f"plus must be None, 'ce' or 'ce_kd', got {plus!r}.")
@@ -531,11 +550,12 @@ class DFKDMethod:
         self.quick = self.cfg.student == model_pair('quick')[1]
         self.method, self.plus = method, plus
         budget = {} if self.quick else PAPER_BUDGET.get(method, {})
-        self.loop = loop or dfkd_config('quick' if self.quick else 'paper', **METHOD_LOOP.get(method, {}), **budget)
+        self.loop = loop or dfkd_config('quick' if self.quick else 'paper', budget_steps=budget_steps, **METHOD_LOOP.get(method, {}), **budget)
         self.name = method + {None: '', 'ce': '+', 'ce_kd': '+kd'}[plus]
 
     def run_key(self, data, teacher, seed) -> str:
-        return stable_hash({'method': self.method, 'loop': asdict(self.loop), 'student': self.cfg.student, 'quick': self.quick,
+        loop = {k: v for k, v in asdict(self.loop).items() if v is not None}      # unset options leave the key alone
+        return stable_hash({'method': self.method, 'loop': loop, 'student': self.cfg.student, 'quick': self.quick,
                             'teacher': teacher.key, 'split': data.split_hash, 'seed': seed}, 16)
 
     def data_free(self, data, teacher, student, device, cbs=()) -> dict:
@@ -543,6 +563,7 @@ class DFKDMethod:
         c, device = self.loop, torch.device(device)
         synth = make_synthesizer(self.method, c, self.quick, data.setting.flips)
         settings = {k: v for k, v in vars(synth).items() if k != 'pool'}       # before setup adds networks and state
+        ood_images = synth.attach(data)
         cb = DataFreeKD(synth, teacher.model, len(data.classes), c.bs, c.tau)
         torch_opt = partial(torch.optim.SGD, momentum=0.9) if c.opt == 'sgd' else torch.optim.Adam
         opt = lambda params, lr: OptimWrapper(params, torch_opt, lr=lr, weight_decay=c.s_wd)
@@ -554,7 +575,7 @@ class DFKDMethod:
         with learn.no_bar(), learn.no_logging(): learn.fit(c.epochs, c.s_lr)
         best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
         return {'synth': settings, 'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images,
-                'student_steps': cb.student_steps, 'history': [[float(v) for v in r] for r in learn.recorder.values]}
+                'student_steps': cb.student_steps, 'ood_images': ood_images, 'history': [[float(v) for v in r] for r in learn.recorder.values]}
 
     def fit(self, data:SettingData, teacher:Teacher, run_dir:Path|str, seed:int=0, device=None) -> dict:
         "Run (or resume) the data-free loop, then the '+' fine-tune if asked; return the result record."
@@ -583,7 +604,19 @@ class DFKDMethod:
                           synth_images=logs['data_free']['synth_images'])
 
 # %% ../nbs/10_dfkd.ipynb #53a51cbe
-for _m in SYNTHESIZERS:
-    METHODS[_m] = lambda cfg, m=_m: DFKDMethod(m, cfg)
-    METHODS[_m + '+'] = lambda cfg, m=_m: DFKDMethod(m, cfg, plus='ce')
-    METHODS[_m + '+kd'] = lambda cfg, m=_m: DFKDMethod(m, cfg, plus='ce_kd')
+def register_baseline(name:str, # the method's name; `name+` and `name+kd` are registered too
+                      synthesizer:type, # a `Synthesizer` subclass
+                      settings:dict, # its published settings
+                      loop:dict|None=None, # the method's own student optimiser (`METHOD_LOOP`)
+                      paper_budget:dict|None=None, # its own published loop budget (`PAPER_BUDGET`)
+                      quick:dict|None=None, # its CPU synthesis budget (`QUICK_SYNTH`)
+                     ):
+    "Add a baseline on the shared student loop to every table and to the method registry."
+    SYNTHESIZERS[name] = (synthesizer, settings)
+    for table, v in ((METHOD_LOOP, loop), (PAPER_BUDGET, paper_budget), (QUICK_SYNTH, quick)):
+        if v: table[name] = v
+    METHODS[name] = lambda cfg: DFKDMethod(name, cfg)
+    METHODS[name + '+'] = lambda cfg: DFKDMethod(name, cfg, plus='ce')
+    METHODS[name + '+kd'] = lambda cfg: DFKDMethod(name, cfg, plus='ce_kd')
+
+for _m, (_cls, _kw) in list(SYNTHESIZERS.items()): register_baseline(_m, _cls, _kw)

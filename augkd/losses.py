@@ -12,8 +12,8 @@ from .models import BNStats
 
 # %% auto #0
 __all__ = ['GENERATOR_WEIGHTS', 'MASK_BUDGETS', 'UNCERTAINTIES', 'kd_kl', 'onehot_ce', 'class_balance', 'bn_stat_loss',
-           'generator_loss', 'tiny_pair', 'encoder_loss', 'energy', 'max_softmax_uncertainty', 'mask_budget_loss',
-           'check_mask_settings', 'anchor_loss', 'stage_factor', 'mixup_loss']
+           'generator_loss', 'BodyHead', 'tiny_pair', 'encoder_loss', 'energy', 'max_softmax_uncertainty',
+           'mask_budget_loss', 'check_mask_settings', 'anchor_loss', 'stage_factor', 'mixup_loss']
 
 # %% ../nbs/08_losses.ipynb #95311b71
 def kd_kl(target_logits:torch.Tensor, # N×C logits of the target (teacher)
@@ -61,11 +61,19 @@ def generator_loss(t_logits:torch.Tensor, # teacher logits on G's samples
     return sum(weights[k] * v for k, v in terms.items()), {k: v.detach() for k, v in terms.items()}
 
 # %% ../nbs/08_losses.ipynb #ff5654ea
-def tiny_pair(n_classes:int=4, seed:int=0):
+class BodyHead(nn.Module):
+    "A sequential network split into `body` and a linear `fc` head, so hooks can find its penultimate features."
+    def __init__(self, seq:nn.Sequential): super().__init__(); self.body, self.fc = seq[:-1], seq[-1]
+    def forward(self, x): return self.fc(self.body(x))
+
+def tiny_pair(n_classes:int=4, seed:int=0,
+              split_head:bool=False, # wrap both networks in `BodyHead` (for methods that hook the penultimate features)
+             ):
     "A tiny BN teacher (eval mode, frozen, with non-trivial running statistics) and student, for tests."
     torch.manual_seed(seed)
-    conv = lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.BatchNorm2d(8),
-                                 nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, n_classes))
+    seq = lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.BatchNorm2d(8),
+                                nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, n_classes))
+    conv = (lambda: BodyHead(seq())) if split_head else seq
     teacher, student = conv(), conv()
     with torch.no_grad():
         for i in range(20): teacher(torch.rand(64, 3, 32, 32) * 0.5 + 0.25 * (i % 2))

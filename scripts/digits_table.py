@@ -62,6 +62,20 @@ def table(records, methods, settings, split='test'):
     return '\n'.join(lines)
 
 
+def cost_table(records, methods):
+    "Markdown: per method, mean ± std over its runs of the total seconds (synthesis included), synthesis seconds and images synthesised."
+    by = {}
+    for r in records: by.setdefault(r['method'], []).append(r)
+    fmt = lambda v: f"{statistics.mean(v):.0f} ± {statistics.stdev(v) if len(v) > 1 else 0:.0f}" if v else '–'
+    lines = ['| method | runs | seconds in total | of which synthesis | images synthesised |', '|---|---|---|---|---|']
+    for m in methods:
+        rs = by.get(m, [])
+        synth = [r['seconds']['synthesis'] for r in rs if 'synthesis' in r['seconds']]
+        lines.append(f"| {m} | {len(rs)} | {fmt([sum(r['seconds'].values()) - r['seconds'].get('synthesis', 0) for r in rs])} | "
+                     f"{fmt(synth)} | {fmt([r.get('synth_images', 0) for r in rs])} |")
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -88,7 +102,9 @@ def main(argv=None):
     md = table(records, methods, a.settings)
     print(f"\nTest Acc@1 (%), mean ± std over seeds {a.seeds}, preset {a.preset!r} {changes or ''}; {time.time() - t0:.0f} s\n\n{md}")
     print(f"\nEval Acc@1 (%), the split used for selection and tuning\n\n{table(records, methods, a.settings, 'eval')}")
-    if a.table: Path(a.table).write_text(md + '\n')
+    cost = cost_table(records, methods)
+    print(f"\nCost per run (seconds as recorded when each run was made; a stage shared between methods counts in full for each)\n\n{cost}")
+    if a.table: Path(a.table).write_text(md + '\n\n' + cost + '\n')
 
 
 if __name__ == '__main__': main()

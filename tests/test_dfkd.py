@@ -2,19 +2,12 @@
 import copy
 import pytest
 import torch
-from fastai.callback.core import Callback
 from augkd import dfkd as D
 from augkd.augkd import augkd_config, get_method
 from augkd.losses import kd_kl, tiny_pair
+from conftest import InputSpy
 
 GENERATIVE = ('dfq', 'zskt', 'dafl', 'dfad')
-
-
-class WithHead(torch.nn.Module):
-    "A tiny_pair network split into a body and an `fc` head, so its penultimate features can be hooked (DAFL)."
-    def __init__(self, seq):
-        super().__init__(); self.body, self.fc = seq[:-1], seq[-1]
-    def forward(self, x): return self.fc(self.body(x))
 
 
 def tiny_synth(method, **kw):
@@ -22,7 +15,7 @@ def tiny_synth(method, **kw):
                  'cmi': {'bs': 32, 'g_steps': 3, 'width': 16, 'nz': 16, 'negatives': 8, 'flip': False},
                  'pre_dfkd': {'bs': 32, 'width': 16, 'nz': 32, 'mem_nz': 16}}[method if method in ('deepinv', 'cmi', 'pre_dfkd') else 'dfq']
     synth = D.make_synthesizer(method, D.dfkd_config(synth=tuple({**overrides, **kw}.items())))
-    teacher, student = (WithHead(m) for m in tiny_pair(4))
+    teacher, student = tiny_pair(4, split_head=True)
     torch.manual_seed(0)
     synth.setup(teacher, student, 4, 'cpu')
     return synth, teacher, student
@@ -71,6 +64,31 @@ def test_deepinversion_adds_its_best_batch_to_the_pool_with_balanced_targets():
     assert len(synth.pool) == 32
 
 
+def test_deepinversion_zju_vipa_preset_seeks_disagreement_and_subtracts_student_bn():
+    synth, teacher, student = tiny_synth('deepinv', preset='zju_vipa', iters=1)
+    assert (synth.adv, synth.student_bn, synth.bn, synth.tv, synth.l2) == (1.0, -0.001, 10.0, 0.0, 0.0)
+    synth.student = copy.deepcopy(teacher)                                      # a student that agrees with the teacher
+    synth.student_stats.remove(); synth.student_stats = D.BNStats(synth.student, unbiased=False)
+    with torch.no_grad(): synth.student.fc.weight.add_(0.05 * torch.randn_like(synth.student.fc.weight))
+    v, y = torch.randn(16, 3, 32, 32, requires_grad=True), torch.arange(16) % 4
+    _, terms = synth.loss(v, y)
+    assert terms['adv'].item() < 0 and terms['student_bn'].item() > 0
+    def gap():
+        with torch.no_grad(): x = v * synth.std + synth.mean; return kd_kl(teacher(x), synth.student(x)).item()
+    before, opt = gap(), torch.optim.Adam([v], 0.05)
+    for _ in range(20):                                                           # the adversarial term alone
+        _, terms = synth.loss(v, y); opt.zero_grad(); terms['adv'].backward(); opt.step()
+    assert gap() > before
+    synth.close()
+
+
+def test_budget_steps_caps_every_method_at_the_same_student_steps():
+    loops = {m: D.DFKDMethod(m, augkd_config(), budget_steps=80_000).loop for m in D.SYNTHESIZERS}
+    assert {m: l.epochs * l.kd_steps for m, l in loops.items()} == {**{m: 80_000 for m in loops}, 'pre_dfkd': 222 * 360}
+    assert D.DFKDMethod('pre_dfkd', augkd_config()).loop.epochs == 400
+    with pytest.raises(ValueError, match=r'budget_steps must be at least kd_steps \(400\)'): D.DFKDMethod('dfq', augkd_config(), budget_steps=100)
+
+
 def test_cmi_terms_are_active_and_a_round_fills_pool_and_bank():
     synth, teacher, student = tiny_synth('cmi')
     synth.student = copy.deepcopy(teacher)                                      # a student that mostly agrees with the teacher
@@ -99,13 +117,6 @@ def test_pre_dfkd_terms_are_active_and_replay_feeds_the_student(monkeypatch):
     assert calls == [4] and batch.shape == (32, 3, 32, 32)                             # B/8 of the student's batch is replayed
 
 
-class Spy(Callback):
-    order = 90
-    def __init__(self): self.inputs = []
-    def before_batch(self):
-        if self.training: self.inputs.append(self.xb[0])
-
-
 def test_pool_batches_feed_the_student(env, monkeypatch):
     data, teacher = env
     served = []
@@ -115,7 +126,7 @@ def test_pool_batches_feed_the_student(env, monkeypatch):
     monkeypatch.setattr(D.ImagePool, 'sample', record)
     loop = D.dfkd_config('quick', epochs=1, kd_steps=3, bs=16, synth=(('bs', 16), ('iters', 2), ('kd_per_round', 2)))
     method = D.DFKDMethod('deepinv', augkd_config('quick', epochs=1), loop)
-    spy = Spy()
+    spy = InputSpy()
     student = D.build_model(method.cfg.student, len(data.classes))
     log = method.data_free(data, teacher, student, 'cpu', cbs=[spy])
     assert len(spy.inputs) == 3 and all(a is b for a, b in zip(spy.inputs, served))
@@ -162,6 +173,7 @@ def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match='Unknown generator terms'): D.GenerativeSynth({'advv': 1.0})
     with pytest.raises(ValueError, match="opt must be 'sgd' or 'adam'"): D.dfkd_config(opt='rmsprop')
     with pytest.raises(ValueError, match='Valid method names'): get_method('mosaic')
+    with pytest.raises(ValueError, match='Valid deepinv synthesizer preset names'): D.make_synthesizer('deepinv', D.dfkd_config(synth=(('preset', 'zju'),)))
 
 
 def test_zskt_clips_generator_and_student_gradients():

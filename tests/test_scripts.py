@@ -22,3 +22,12 @@ def test_table_is_mean_and_std_over_seeds():
 
 def test_overrides_parse_as_json_or_text():
     assert digits_table.parse_value('1.0') == 1.0 and digits_table.parse_value('batch_sum') == 'batch_sum'
+
+
+def test_cost_table_counts_synthesis_inside_the_total():
+    recs = [{'method': 'dfq+', 'seconds': {'data_free': 100.0, 'synthesis': 20.0, 'finetune': 10.0}, 'synth_images': 640},
+            {'method': 'dfq+', 'seconds': {'data_free': 120.0, 'synthesis': 30.0, 'finetune': 10.0}, 'synth_images': 640},
+            {'method': 'no_kd', 'seconds': {'stage3': 35.0}, 'synth_images': 0}]
+    lines = digits_table.cost_table(recs, ['dfq+', 'no_kd', 'cmi']).splitlines()
+    assert lines[2] == '| dfq+ | 2 | 120 ± 14 | 25 ± 7 | 640 ± 0 |'
+    assert lines[3] == '| no_kd | 1 | 35 ± 0 | – | 0 ± 0 |' and lines[4] == '| cmi | 0 | – | – | – |'
