@@ -29,7 +29,7 @@ from .teacher import BestOnEval, WarmupConstant, ChannelsLastInput, topk_metric,
 # %% auto #0
 __all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'METHODS', 'AugKDConfig', 'from_preset',
            'augkd_config', 'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches', 'DataFreeStage',
-           'own_step', 'AnchorPipeline', 'AnchorStage', 'warn_if_anchors_collapsed', 'MixupStage',
+           'own_step', 'AnchorPipeline', 'AnchorStage', 'warn_if_anchors_collapsed', 'mixup_images', 'MixupStage',
            'warn_if_kd_vanishes', 'check_compatible', 'save_stage', 'load_stage', 'AugKD', 'stable_int', 'finish_run',
            'sensitivity_grid', 'student_domain_config', 'train_on_student_domain', 'StudentOnly', 'get_method']
 
@@ -298,6 +298,21 @@ def warn_if_anchors_collapsed(entry:dict, # a stage-2 log entry
                       "(at 1.0, energy + CE is minus the true class's logit).")
 
 # %% ../nbs/09_augkd.ipynb #bae86443
+@torch.no_grad()
+def mixup_images(x:torch.Tensor, # real student-domain images in [0, 1]
+                 y:torch.Tensor, # their labels
+                 gen:nn.Module, enc:nn.Module, # G and E from stage 1
+                 anchor:nn.Module|None, # A from stage 2 (None: z_a = z, the `no_anchor` ablation)
+                 f:float, # the stage factor: 0 → the anchored image G(z_a), 1 → the real image
+                 n_classes:int,
+                ) -> torch.Tensor:
+    "x_m = (1 − f)·G((1 − f)·z_a + f·z) + f·x with z = E(x, y), z_a = A(z, y)."
+    y1h = one_hot(y, n_classes)
+    z = enc(x, y1h)[0]
+    za = anchor(z, y1h)[0] if anchor is not None else z
+    return (1 - f) * gen((1 - f) * za + f * z) + f * x
+
+# %% ../nbs/09_augkd.ipynb #1ebde44e
 class MixupStage(Callback):
     "Stage 3 of AuG-KD: mixup batches, the KD target and the loss; `f_override` fixes f (ablations)."
     order = 10
@@ -315,13 +330,7 @@ class MixupStage(Callback):
         if not self.training: return
         x, y = self.xb[0], self.yb[0]
         f = self.f
-        with torch.no_grad():
-            if f < 1 and self.gen is not None:
-                y1h = one_hot(y, self.n_classes)
-                z = self.enc(x, y1h)[0]
-                za = self.anchor(z, y1h)[0] if self.anchor is not None else z
-                xm = (1 - f) * self.gen((1 - f) * za + f * z) + f * x
-            else: xm = x
+        xm = mixup_images(x, y, self.gen, self.enc, self.anchor, f, self.n_classes) if f < 1 and self.gen is not None else x
         if f >= 1 and self.cfg.normalize_real:              # x_m = x: the second half would repeat the first (same loss, twice the cost)
             self.learn.xb, self.learn.yb = (x,), (y,); return
         real = x if self.cfg.normalize_real else x * self.learn.model.std + self.learn.model.mean   # S normalises: this undoes it

@@ -4,15 +4,16 @@
 
 # %% ../nbs/90_cli.ipynb #7a03b9a9
 from __future__ import annotations
-import argparse, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 import pandas as pd
 from .core import *
 from .data import *
 from .digits import *
+from .reproduce import DEFAULT_GRID, expand_grid, reproduce
 
 # %% auto #0
-__all__ = ['markdown_table', 'reproduce_data_figures', 'main']
+__all__ = ['markdown_table', 'reproduce_data_figures', 'parse_pairs', 'main']
 
 # %% ../nbs/90_cli.ipynb #08a579d1
 def markdown_table(df:pd.DataFrame, # the table
@@ -46,24 +47,57 @@ def reproduce_data_figures(out:Path|str='figures', # where figures and tables go
     return {'domains': out/'domains.png', 'shift_matrix': out/'shift_matrix.md'}
 
 # %% ../nbs/90_cli.ipynb #728a8403
+def parse_pairs(items:list, # 'key=value' strings
+               ) -> dict:
+    "{key: value}, each value parsed as JSON when it is JSON (numbers, booleans, lists) and kept as text otherwise."
+    out = {}
+    for item in items:
+        if '=' not in item: raise ValueError(f"Expected KEY=VALUE, got {item!r}.")
+        k, v = item.split('=', 1)
+        try: out[k] = json.loads(v)
+        except json.JSONDecodeError: out[k] = v
+    return out
+
+# %% ../nbs/90_cli.ipynb #9735bd22
 def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
         ):
     "The `augkd` console script."
     p = argparse.ArgumentParser(prog='augkd', description='Out-of-domain knowledge distillation benchmark.')
     sub = p.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('reproduce', help='regenerate the figures and tables')
-    r.add_argument('--out', default='figures', help='output folder (default: figures)')
+    r = sub.add_parser('reproduce', help='run the experiment grid and regenerate the tables and figures')
+    r.add_argument('--settings', nargs='+', default=list(DEFAULT_GRID['settings']), help='setting names (default: %(default)s)')
+    r.add_argument('--methods', default=','.join(DEFAULT_GRID['methods']), help='comma-separated methods (default: %(default)s)')
+    r.add_argument('--seeds', type=int, nargs='+', default=list(DEFAULT_GRID['seeds']))
+    r.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper' (ResNet-34 → MobileNet-V3-Small)")
+    r.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides for every cell')
+    r.add_argument('--teacher-set', nargs='*', default=[], metavar='KEY=VALUE', help='teacher recipe overrides')
+    r.add_argument('--jobs', type=int, default=2, help='(setting, seed) groups in parallel (default: 2)')
+    r.add_argument('--runs', default='runs/reproduce', help='checkpoints, results and executed notebooks (default: %(default)s)')
+    r.add_argument('--db', default=None, help='results database (default: <runs>/results.sqlite)')
+    r.add_argument('--out', default='figures', help='tables and figures (default: figures)')
+    r.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
+    r.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
     r.add_argument('--epochs', type=int, default=10, help='shift-matrix probe epochs (default: 10)')
-    r.add_argument('--seed', type=int, default=0)
+    r.add_argument('--seed', type=int, default=0, help='seed of the data figures')
+    r.add_argument('--no-grid', action='store_true', help='only the data figures')
+    r.add_argument('--a-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of a (stage 3 once per (a, b))')
+    r.add_argument('--b-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of b')
     sub.add_parser('domains', help='list the embedded domains and whether they can be built here')
     a = p.parse_args(argv)
     if a.cmd == 'reproduce':
         if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
+        if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
+        try: cells = expand_grid(a.settings, a.methods.split(','), a.seeds, a.preset, parse_pairs(a.set), parse_pairs(a.teacher_set))
+        except ValueError as e: p.error(str(e))
         reproduce_data_figures(a.out, a.epochs, a.seed)
+        if a.no_grid: return
+        sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
+        try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens)
+        except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
     elif a.cmd == 'domains':
         for k, why in available_digit_domains().items():
             info = DIGIT_DOMAINS[k]
             print(f"{info.abbr:>3}  {k:<15} {info.role:<28} {'available' if why is None else 'unavailable: ' + why}")
 
-# %% ../nbs/90_cli.ipynb #8be79352
+# %% ../nbs/90_cli.ipynb #c4a74386
 if __name__ == '__main__' and '__file__' in globals(): main()   # `python -m augkd.cli`; inert inside Jupyter

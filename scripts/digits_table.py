@@ -49,17 +49,13 @@ def run_cell(setting, seed, methods, preset, changes, variants, out):
 
 
 def table(records, methods, settings, split='test'):
-    "Markdown: one row per method, one column per setting plus the mean over settings; mean ± std over seeds."
-    acc = {}
-    for r in records: acc.setdefault((r['method'], r['setting'].split(':')[-1]), []).append(r[split]['acc1'])
-    fmt = lambda v: f"{statistics.mean(v):.1f} ± {statistics.stdev(v) if len(v) > 1 else 0:.1f}" if v else '–'
-    lines = ['| method | ' + ' | '.join(settings) + ' | mean |', '|---' * (len(settings) + 2) + '|']
-    for m in methods:
-        cells = [acc.get((m, s), []) for s in settings]
-        seeds = min(map(len, cells))
-        per_seed = [statistics.mean(c[i] for c in cells) for i in range(seeds)]  # mean over settings, per seed
-        lines.append(f'| {m} | ' + ' | '.join(fmt(c) for c in cells) + f' | {fmt(per_seed)} |')
-    return '\n'.join(lines)
+    "Markdown (augkd.results): one row per method, one column per setting plus the mean over settings; mean ± std over seeds."
+    import pandas as pd
+    from augkd.results import summary_table, table_markdown
+    rows = [dict(method=r['method'], setting=r['setting'].split(':')[-1], seed=r['seed'], split=split, metric='acc1', value=r[split]['acc1'])
+            for r in records]
+    df = pd.DataFrame(rows, columns=['method', 'setting', 'seed', 'split', 'metric', 'value'])
+    return table_markdown(summary_table(df, split, 'acc1', methods, settings)).rstrip('\n')
 
 
 def cost_table(records, methods):

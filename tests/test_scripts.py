@@ -15,7 +15,7 @@ def test_table_is_mean_and_std_over_seeds():
             record('augkd', 'A→C', 0, 70.0, 60.0), record('augkd', 'A→C', 1, 74.0, 64.0)]
     lines = digits_table.table(recs, ['augkd', 'no_kd'], ['A→B', 'A→C']).splitlines()
     assert lines[0] == '| method | A→B | A→C | mean |'
-    assert lines[2] == '| augkd | 91.0 ± 1.4 | 72.0 ± 2.8 | 81.5 ± 2.1 |'            # mean column: per-seed means 80, 83
+    assert lines[2] == '| augkd | **91.0 ± 1.4** | **72.0 ± 2.8** | **81.5 ± 2.1** |'  # mean column: per-seed means 80, 83
     assert lines[3].startswith('| no_kd | – | – |')
     assert '81.0 ± 1.4' in digits_table.table(recs, ['augkd'], ['A→B', 'A→C'], 'eval')
 
