@@ -29,9 +29,9 @@ from .augkd import (AugKDConfig, augkd_config, from_preset, LatentBatches, Cosin
 # %% auto #0
 __all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'SYNTH_PRESETS', 'l1_logits',
            'activation_loss', 'js_divergence', 'total_variation', 'Synthesizer', 'ImagePool', 'attention_map',
-           'feature_resolutions', 'AttentionPairs', 'GenerativeSynth', 'PixelSynth', 'affine_views', 'info_nce',
-           'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE', 'ReplaySynth', 'DataFreeKD',
-           'DFKDConfig', 'dfkd_config', 'make_synthesizer', 'DFKDMethod', 'register_baseline']
+           'feature_resolutions', 'AttentionPairs', 'GenerativeSynth', 'BestSoFar', 'PixelSynth', 'affine_views',
+           'info_nce', 'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE', 'ReplaySynth',
+           'DataFreeKD', 'DFKDConfig', 'dfkd_config', 'make_synthesizer', 'DFKDMethod', 'register_baseline']
 
 # %% ../nbs/10_dfkd.ipynb #210c9595
 def l1_logits(t_logits, s_logits):
@@ -199,6 +199,17 @@ class GenerativeSynth(Synthesizer):
         return loss + self.attention * self.pairs.loss() if self.attention else loss
 
 # %% ../nbs/10_dfkd.ipynb #4d6f045f
+class BestSoFar:
+    "The lowest loss seen so far and the tensors that came with it, tracked on the device."
+    def __init__(self): self.loss, self.items = None, ()
+    def update(self, loss:torch.Tensor, *items:torch.Tensor):
+        loss = loss.detach()
+        if self.loss is None: self.loss, self.items = loss, tuple(i.detach().clone() for i in items); return
+        better = loss < self.loss
+        self.loss = torch.where(better, loss, self.loss)
+        self.items = tuple(torch.where(better, i.detach(), b) for i, b in zip(items, self.items))
+
+# %% ../nbs/10_dfkd.ipynb #96c4da15
 class PixelSynth(Synthesizer):
     "DeepInversion (ADI with `adi > 0`): optimise pixels against the teacher; keep each batch in an image pool."
     def __init__(self, iters:int=2000, # optimisation steps per batch
@@ -244,12 +255,12 @@ class PixelSynth(Synthesizer):
         y = (torch.arange(self.bs, device=self.device) + self.rounds * self.bs) % self.n_classes
         v = torch.randn(self.bs, 3, 32, 32, device=self.device, requires_grad=True)
         opt = torch.optim.Adam([v], self.lr)
-        best, best_v = math.inf, None
+        best = BestSoFar()
         for _ in range(self.iters):
             loss, self.last_terms = self.loss(v, y)
-            if loss.item() < best: best, best_v = loss.item(), v.detach().clone()
+            best.update(loss, v)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        self.pool.add(best_v * self.std + self.mean)
+        self.pool.add(best.items[0] * self.std + self.mean)
         self.rounds += 1
         return self.bs
 
@@ -286,7 +297,7 @@ def decision_adversarial(t_logits, s_logits):
     agree = (s_logits.argmax(1) == t_logits.argmax(1)).float()
     return -(agree * kl).mean()
 
-# %% ../nbs/10_dfkd.ipynb #12759943
+# %% ../nbs/10_dfkd.ipynb #e2772f5c
 class ContrastiveSynth(Synthesizer):
     "CMI: per round a freshly initialised generator, its latents and a projection head, with a contrastive term; an image pool."
     def __init__(self, g_steps:int=200, # optimisation steps per round
@@ -342,13 +353,14 @@ class ContrastiveSynth(Synthesizer):
         z = torch.randn(self.bs, self.nz, device=self.device, requires_grad=True)
         y = torch.randint(0, self.n_classes, (self.bs,), device=self.device)
         opt = torch.optim.Adam([{'params': gen.parameters()}, {'params': [z]}], self.g_lr, betas=self.betas)
-        best, best_x, best_f = math.inf, None, None
+        best = BestSoFar()
         for _ in range(self.g_steps):
             x = gen(z)
             loss, self.last_terms, f = self.loss(x, y)
-            if loss.item() < best: best, best_x, best_f = loss.item(), x.detach(), f.detach()
+            best.update(loss, x, f)
             opt.zero_grad(set_to_none=True); self.head_opt.zero_grad(set_to_none=True)
             loss.backward(); opt.step(); self.head_opt.step()
+        best_x, best_f = best.items
         self.pool.add(best_x)
         self.bank = torch.cat([self.bank, best_f])[-self.bank_size:]
         return self.bs
