@@ -1,6 +1,6 @@
 """Methods on the digits leave-one-out settings: mean ± std Acc@1 over seeds, on the test split (and the eval split).
 
-    python scripts/digits_table.py [--seeds 0 1 2] [--methods augkd,no_kd,raw_kd,no_anchor,no_mixup]
+    python scripts/digits_table.py [--report] [--seeds 0 1 2] [--methods augkd,no_kd,raw_kd,no_anchor,no_mixup]
                                    [--preset quick] [--set key=value ...] [--variant NAME:key=value[,key=value] ...]
                                    [--jobs 2] [--out runs/digits-quick] [--table FILE.md]
 
@@ -83,6 +83,7 @@ def main(argv=None):
     p.add_argument('--jobs', type=int, default=2)
     p.add_argument('--out', default='runs/digits-quick')
     p.add_argument('--table', default=None, help='also write the Markdown table here')
+    p.add_argument('--report', action='store_true', help='train nothing: tabulate the results already in --out')
     a = p.parse_args(argv)
     methods = a.methods.split(',')
     pairs = lambda items: {k: parse_value(v) for k, v in (s.split('=', 1) for s in items)}
@@ -92,9 +93,13 @@ def main(argv=None):
     cells = [(s, seed) for seed in a.seeds for s in a.settings]
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     t0 = time.time()
-    with ProcessPoolExecutor(a.jobs) as pool:
-        futures = [pool.submit(run_cell, s, seed, methods, a.preset, changes, variants, a.out) for s, seed in cells]
-        records = [r for f in futures for r in f.result()]
+    if a.report:
+        found = [Path(a.out)/f'{s}-seed{seed}'/f'result-{m}.json' for s, seed in cells for m in methods]
+        records = [json.loads(f.read_text()) for f in found if f.exists()]
+    else:
+        with ProcessPoolExecutor(a.jobs) as pool:
+            futures = [pool.submit(run_cell, s, seed, methods, a.preset, changes, variants, a.out) for s, seed in cells]
+            records = [r for f in futures for r in f.result()]
     md = table(records, methods, a.settings)
     print(f"\nTest Acc@1 (%), mean ± std over seeds {a.seeds}, preset {a.preset!r} {changes or ''}; {time.time() - t0:.0f} s\n\n{md}")
     print(f"\nEval Acc@1 (%), the split used for selection and tuning\n\n{table(records, methods, a.settings, 'eval')}")

@@ -46,12 +46,21 @@ def test_notebooks_export_to_every_module():
 
 def test_reproduce_writes_gallery_and_shift_matrix(tmp_path):
     out = tmp_path/'figures'
-    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--epochs', '1'],
+    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--epochs', '1', '--no-grid'],
                        capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out/'domains.png').stat().st_size > 10_000
     table = (out/'shift_matrix.md').read_text()
     assert table.startswith('| train ↓ / test → | M | U | MM | S') and 'held-out 20%' in table
+
+
+def test_reproduce_runs_a_grid_from_the_command_line(tmp_path):
+    out, runs = tmp_path/'figures', tmp_path/'runs'
+    args = ['reproduce', '--out', str(out), '--runs', str(runs), '--epochs', '1', '--settings', 'M→U', '--methods', 'no_kd',
+            '--seeds', '0', '--set', 'epochs=1', '--teacher-set', 'epochs=1', '--jobs', '1']
+    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), *args], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '1/1' in r.stdout and '| no_kd |' in (out/'main_table.md').read_text() and (runs/'results.sqlite').exists()
 
 
 def test_cli_unknown_command_is_a_clear_error():
