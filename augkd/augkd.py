@@ -137,10 +137,11 @@ def set_lr(opt, lr):
     for g in opt.param_groups: g['lr'] = lr
 
 class CosinePerEpoch(Callback):
-    "The learner's lr follows a cosine over `total` epochs, stepped once per epoch (stage 1's schedule)."
+    "The lr given to `fit` follows a cosine over `total` epochs, stepped once per epoch (stage 1's schedule)."
     order = 60
     def __init__(self, total:int): self.total = total
-    def before_epoch(self): self.opt.set_hypers(lr=cosine(self.lr, self.epoch, self.total))
+    def before_fit(self): self.base = [h['lr'] for h in self.opt.hypers]     # what fit(n, lr) set (`learn.lr` stays at its default)
+    def before_epoch(self): self.opt.set_hypers(lr=[cosine(b, self.epoch, self.total) for b in self.base])
 
 class LatentBatches:
     "A stand-in data loader of `n` batches for data-free training: the stage callback replaces every batch."
@@ -150,7 +151,7 @@ class LatentBatches:
         for _ in range(self.n): yield torch.zeros(1, device=self.device), torch.zeros(1, dtype=torch.long, device=self.device)
     def to(self, device): self.device = device; return self
 
-# %% ../nbs/09_augkd.ipynb #d800e017
+# %% ../nbs/09_augkd.ipynb #1e06f346
 class DataFreeStage(Callback):
     "Stage 1 of AuG-KD: generator, student and encoder steps; selection on a fixed latent bank."
     order = 10

@@ -184,3 +184,19 @@ def test_zskt_clips_generator_and_student_gradients():
     moved = torch.cat([(p - b).flatten() for p, b in zip(net.parameters(), before)]).norm()
     assert moved.item() == pytest.approx(1.0, rel=1e-4)                                # the step is the clipped gradient
     assert D.DFKDMethod('zskt', augkd_config('quick')).loop.clip == 5.0 and D.SYNTHESIZERS['zskt'][1]['clip'] == 5.0
+
+
+def test_the_student_loop_trains_at_the_methods_lr(env):
+    "Regression: the cosine schedule once read fastai's default lr (1e-3) instead of the loop's s_lr."
+    from fastai.callback.core import Callback
+    data, teacher = env
+    class FirstLR(Callback):
+        order = 95
+        def before_batch(self):
+            if self.training and not hasattr(self, 'lr0'): self.lr0 = self.opt.hypers[0]['lr']
+    for method, lr in (('dfq', 0.1), ('zskt', 2e-3)):
+        rec = FirstLR()
+        m = D.DFKDMethod(method, augkd_config('quick', epochs=1))
+        m.loop = D.dfkd_config('quick', epochs=1, kd_steps=1, bs=8, s_lr=lr, synth=(('bs', 8), ('width', 16)))
+        m.data_free(data, teacher, D.build_model(m.cfg.student, len(data.classes)), 'cpu', cbs=[rec])
+        assert rec.lr0 == pytest.approx(lr)
