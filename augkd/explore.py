@@ -17,6 +17,7 @@ from .losses import energy
 from .augkd import AugKDConfig, one_hot
 from .figures import trained_networks
 from .results import ResultsDB, summary_table, table_markdown
+from .reproduce import bar_figure
 from .teacher import Teacher
 
 # %% auto #0
@@ -131,10 +132,7 @@ def results_browser(db:ResultsDB|Path|str, # the results database
         out.clear_output(wait=True)
         with out:
             display(W.HTML('<pre>' + table_markdown(t) + '</pre>'))
-            fig, ax = plt.subplots(figsize=(1 + 0.6 * len(t), 2.6))
-            ax.bar(range(len(t)), t[('mean', 'mean')], yerr=t[('mean', 'std')].fillna(0), capsize=3)
-            ax.set_xticks(range(len(t)), t.index, rotation=30, ha='right'); ax.set_ylabel(f'{which.value} Acc@1 (%)')
-            display(fig); plt.close(fig)
+            fig = bar_figure(t, f'{which.value} Acc@1 (%)'); display(fig); plt.close(fig)
     for w in (preset, which, methods): w.observe(show, 'value')
     show()
     box = W.VBox([W.HBox([preset, which, methods]), out]); box.state, box.filters = state, {'preset': preset, 'split': which, 'methods': methods}

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from .core import *
 from .data import SettingData, random_crop_flip
 from .digits import digit_domain
-from .models import Normalized, head_of
+from .models import Normalized, head_of, features_and_logits
 from .networks import Generator
 from .losses import kd_kl, class_balance
 from .augkd import own_step
@@ -184,13 +184,12 @@ def score_pool(teacher:nn.Module, # the frozen teacher
                bs:int=512, # batch size of the pass
               ) -> dict:
     "Teacher logits and penultimate features on the pool (and the student's logits when given)."
-    hooks, out = HeadInputs(teacher), {'logits': [], 'feats': [], 's_logits': []}
-    try:
-        for i in range(0, len(x), bs):
-            xb = x[i:i + bs].float().div_(255)
-            out['logits'].append(teacher(xb)); out['feats'].append(hooks.feats.flatten(1))
-            if student is not None: out['s_logits'].append(student(xb))
-    finally: hooks.remove()
+    out = {'logits': [], 'feats': [], 's_logits': []}
+    for i in range(0, len(x), bs):
+        xb = x[i:i + bs].float().div_(255)
+        f, t = features_and_logits(teacher, xb)
+        out['logits'].append(t); out['feats'].append(f.flatten(1))
+        if student is not None: out['s_logits'].append(student(xb))
     return {k: torch.cat(v) for k, v in out.items() if v}
 
 def prototype_scores(logits:torch.Tensor, # N×K teacher logits on the pool

@@ -15,8 +15,9 @@ from .teacher import get_teacher
 from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'ABLATIONS', 'Cell', 'expand_grid', 'experiment_notebook', 'run_cell',
-           'GridProgress', 'prepare_teachers', 'reproduce', 'run_figures', 'write_tables', 'bar_chart']
+__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'ABLATIONS', 'Cell', 'expand_grid', 'cell_parameters', 'experiment_notebook',
+           'run_cell', 'GridProgress', 'prepare_teachers', 'reproduce', 'run_figures', 'write_tables', 'bar_figure',
+           'bar_chart']
 
 # %% ../nbs/13_reproduce.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
 # %% ../nbs/13_reproduce.ipynb #cd53cd4c
 EXPERIMENT = 'experiments/run_cell.ipynb'
 
+def cell_parameters(cell:Cell, run_dir:Path, data_root:str='') -> dict:
+    "The notebook parameters every experiment notebook shares for a cell."
+    return {'setting': cell.setting, 'seed': cell.seed, 'preset': cell.preset, 'run_dir': str(Path(run_dir).resolve()),
+            'data_root': str(data_root or ''), 'changes': json.dumps(dict(cell.changes)), 'teacher_changes': json.dumps(dict(cell.teacher_changes))}
+
 def experiment_notebook(name:str=EXPERIMENT) -> Path:
     "An experiment notebook of the repository's `nbs/` folder."
     path = project_root()/'nbs'/name
@@ -82,9 +88,7 @@ def run_cell(cell:Cell, # the cell
     marker = run_dir/f'cell-{cell.method}.key'
     if not (done.exists() and marker.exists() and marker.read_text() == cell.key):
         nb_out.parent.mkdir(parents=True, exist_ok=True)
-        params = {'setting': cell.setting, 'method': cell.method, 'seed': cell.seed, 'preset': cell.preset, 'run_dir': str(run_dir.resolve()),
-                  'device': device, 'data_root': str(data_root or ''), 'changes': json.dumps(dict(cell.changes)),
-                  'teacher_changes': json.dumps(dict(cell.teacher_changes))}
+        params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device}
         pm.execute_notebook(experiment_notebook(), nb_out, parameters=params, kernel_name='python3', progress_bar=False,
                             log_output=log_output, cwd=str(experiment_notebook().parent))
         with atomic_write(marker, 'w') as f: f.write(cell.key)
@@ -170,9 +174,8 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
     run_dir = Path(out)/cell.group
     nb_out = run_dir/'notebooks'/'augkd_figures.ipynb'
     a, b = sensitivity or ((), ())
-    params = {'setting': cell.setting, 'seed': cell.seed, 'preset': cell.preset, 'run_dir': str(run_dir.resolve()),
-              'out_dir': str(Path(figures).resolve()), 'data_root': str(data_root or ''), 'changes': json.dumps(dict(cell.changes)),
-              'teacher_changes': json.dumps(dict(cell.teacher_changes)), 'a_values': json.dumps(list(a)), 'b_values': json.dumps(list(b))}
+    params = {**cell_parameters(cell, run_dir, data_root), 'out_dir': str(Path(figures).resolve()),
+              'a_values': json.dumps(list(a)), 'b_values': json.dumps(list(b))}
     nb = experiment_notebook('experiments/augkd_figures.ipynb')
     pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False, cwd=str(nb.parent))
     return nb_out
@@ -202,19 +205,21 @@ def write_tables(store:ResultsDB, # the results database
         if name == 'main_table': paths.update(bar_chart(t, out/name))
     return paths
 
-def bar_chart(t, # a `summary_table`
-              stem:Path, # output path without suffix
-             ) -> dict:
-    "Mean Acc@1 over settings per method with its std over seeds, as PNG and SVG."
+def bar_figure(t, # a `summary_table`
+               ylabel:str='test Acc@1 (%)',
+              ):
+    "Mean Acc@1 over settings per method, error bars the std over seeds."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(t), 3))
     ax.bar(range(len(t)), t[('mean', 'mean')], yerr=t[('mean', 'std')].fillna(0), color='#4c72b0', capsize=3)
-    ax.set_xticks(range(len(t)), t.index, rotation=30, ha='right'); ax.set_ylabel('test Acc@1 (%)')
+    ax.set_xticks(range(len(t)), t.index, rotation=30, ha='right'); ax.set_ylabel(ylabel)
     ax.set_title('mean over settings; error bars: std over seeds', fontsize=9)
     fig.tight_layout()
-    paths = {}
-    for ext in ('png', 'svg'):
-        with atomic_write(stem.with_suffix(f'.{ext}')) as f: fig.savefig(f, format=ext, dpi=150)
-        paths[stem.name + f'.{ext}'] = stem.with_suffix(f'.{ext}')
-    plt.close(fig)
-    return paths
+    return fig
+
+def bar_chart(t, # a `summary_table`
+              stem:Path, # output path without suffix
+             ) -> dict:
+    "`bar_figure` as PNG and SVG."
+    from augkd.figures import save_figure
+    return {p.name: p for p in save_figure(bar_figure(t), stem)}
