@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.augkd-installed
 export MPLBACKEND ?= Agg
 
-.PHONY: reproduce test venv export clean-nbs check-sync check-clean pytest slow docs-clean
+.PHONY: reproduce test venv export docs clean-nbs check-sync check-clean pytest slow docs-clean
 
 reproduce: $(STAMP)  ## build the digit domains and regenerate figures/
 	$(BIN)/augkd reproduce --out figures
@@ -27,6 +27,10 @@ $(STAMP): requirements-dev.txt requirements-lock.txt settings.ini setup.py
 
 export: $(STAMP)
 	$(BIN)/nbdev_export
+
+docs: $(STAMP)  ## the documentation site: nbdev_docs (Quarto) where Quarto is installed, else static HTML in _docs/
+	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev_docs; \
+	else echo "Quarto not found: static HTML with augkd docs"; $(BIN)/augkd docs --out _docs; fi
 
 # The package must be exactly what the notebooks export.
 check-sync: $(STAMP)

@@ -11,6 +11,7 @@ from .core import *
 from .data import *
 from .digits import *
 from .reproduce import DEFAULT_GRID, expand_grid, reproduce
+from .docs import build_docs
 
 # %% auto #0
 __all__ = ['markdown_table', 'reproduce_data_figures', 'parse_pairs', 'main']
@@ -83,6 +84,9 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
     r.add_argument('--a-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of a (stage 3 once per (a, b))')
     r.add_argument('--b-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of b')
     sub.add_parser('domains', help='list the embedded domains and whether they can be built here')
+    d = sub.add_parser('docs', help='build the static HTML documentation (no Quarto needed)')
+    d.add_argument('--nbs', default='nbs', help='the notebooks folder (default: %(default)s)')
+    d.add_argument('--out', default='_docs', help='where the pages go (default: %(default)s)')
     a = p.parse_args(argv)
     if a.cmd == 'reproduce':
         if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
@@ -94,6 +98,10 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
         sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
         try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens)
         except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
+    elif a.cmd == 'docs':
+        try: pages = build_docs(a.nbs, a.out)
+        except (ValueError, OSError) as e: p.exit(1, f"augkd docs: {e}\n")
+        print(f"{len(pages)} pages in {Path(a.out)}; open {Path(a.out)/'index.html'}")
     elif a.cmd == 'domains':
         for k, why in available_digit_domains().items():
             info = DIGIT_DOMAINS[k]

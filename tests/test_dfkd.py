@@ -1,9 +1,10 @@
 """Data-free baselines: every generator / inversion term active with the right sign, the pool feeds the student, tiny runs."""
 import copy
+from pathlib import Path
 import pytest
 import torch
 from augkd import dfkd as D
-from augkd.augkd import augkd_config, get_method
+from augkd.augkd import METHODS, augkd_config, get_method
 from augkd.losses import kd_kl, tiny_pair
 from conftest import InputSpy
 
@@ -200,3 +201,22 @@ def test_the_student_loop_trains_at_the_methods_lr(env):
         m.loop = D.dfkd_config('quick', epochs=1, kd_steps=1, bs=8, s_lr=lr, synth=(('bs', 8), ('width', 16)))
         m.data_free(data, teacher, D.build_model(m.cfg.student, len(data.classes)), 'cpu', cbs=[rec])
         assert rec.lr0 == pytest.approx(lr)
+
+
+def test_readme_adding_a_method(env, tmp_path):
+    "The README's 'Adding a method' example registers a baseline that trains, fine-tunes and is recorded like the others."
+    data, teacher = env
+    readme = (Path(__file__).resolve().parents[1]/'README.md').read_text()
+    code = readme.split('test_readme_adding_a_method -->', 1)[1].split('```python', 1)[1].split('```', 1)[0]
+    try:
+        exec(code, {})
+        assert {'noise', 'noise+', 'noise+kd'} <= set(METHODS)
+        method = get_method('noise+', augkd_config('quick', epochs=1))
+        assert method.loop.bs == 128 and D.make_synthesizer('noise', method.loop, quick=True).bs == 128
+        method.loop = D.dfkd_config('quick', epochs=1, kd_steps=2, bs=16, synth=(('bs', 16),))
+        res = method.fit(data, teacher, tmp_path, device='cpu')
+        assert res['method'] == 'noise+' and res['synth_images'] == 16 and 'finetune' in res['logs']
+        assert (tmp_path/'result-noise+.json').exists()
+    finally:
+        for table in (D.SYNTHESIZERS, D.QUICK_SYNTH, METHODS):
+            for k in ('noise', 'noise+', 'noise+kd'): table.pop(k, None)
