@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, os, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .core import *
@@ -16,8 +17,8 @@ from .results import ResultsDB, run_record, summary_table, table_markdown, table
 
 # %% auto #0
 __all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'ABLATIONS', 'Cell', 'expand_grid', 'cell_parameters', 'experiment_notebook',
-           'run_cell', 'GridProgress', 'prepare_teachers', 'reproduce', 'run_figures', 'write_tables', 'bar_figure',
-           'bar_chart']
+           'run_cell', 'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers', 'reproduce', 'run_figures',
+           'write_tables', 'bar_figure', 'bar_chart']
 
 # %% ../nbs/13_reproduce.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -114,7 +115,25 @@ class GridProgress:
         print(f"[{'#' * n}{'.' * (self.width - n)}] {self.done}/{self.total} {_hms(time.time() - self.t0)} elapsed, "
               f"ETA {'?' if eta is None else _hms(eta)}  {msg}", file=self.file, flush=True)
 
-# %% ../nbs/13_reproduce.ipynb #3aac2219
+# %% ../nbs/13_reproduce.ipynb #c92ae3a5
+def kernel_threads(jobs:int, # kernels running at once
+                   cores:int|None=None, # CPU cores (default: this machine's)
+                  ) -> int:
+    "Threads per kernel on CPU: the cores shared out among the jobs, at least one (more jobs than cores time-share them)."
+    return max(1, (cores or os.cpu_count() or 1) // max(1, jobs))
+
+@contextmanager
+def environ(**values):
+    "Set environment variables (inherited by the kernels papermill starts) for the block, then restore them."
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+# %% ../nbs/13_reproduce.ipynb #7e8ee1f9
 def prepare_teachers(cells:list[Cell], device:str='', data_root:str='', file=None):
     "Train (or load) each setting's teacher once, before the cells run in parallel: no two kernels train the same teacher."
     for setting, preset, tch in dict.fromkeys((c.setting, c.preset, c.teacher_changes) for c in cells):
@@ -140,7 +159,7 @@ def reproduce(cells:list[Cell], # from `expand_grid`
     for c in todo: groups.setdefault(c.group, []).append(c)
     bar, failures, skipped = GridProgress(len(cells), len(cells) - len(todo), jobs, file=file), [], []
     print(f"{len(cells)} cells, {len(cells) - len(todo)} already in {store.path}, {len(todo)} to run in {len(groups)} groups "
-          f"({jobs} at a time)", file=file or sys.stdout, flush=True)
+          f"({jobs} at a time, {os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)} thread(s) each on CPU)", file=file or sys.stdout, flush=True)
     prepare_teachers(todo, device, data_root, file)
     def run_group(group):
         for c in group:
@@ -152,7 +171,8 @@ def reproduce(cells:list[Cell], # from `expand_grid`
                 skipped.extend(group[group.index(c) + 1:]); break          # later cells of the group may need this one's checkpoints
             store.add(*run_record(res, c.key, c.preset, time.time() - t0, str(nb)))
             bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}")
-    with ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups.values()))
+    threads = os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)           # the user's setting wins
+    with environ(OMP_NUM_THREADS=threads), ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups.values()))
     tables = write_tables(store, cells, figures) if figures else {}
     first = next((c for c in cells if c.method == 'augkd'), None)
     if figures and first and not any(c.group == first.group for c, _ in failures):
@@ -162,7 +182,7 @@ def reproduce(cells:list[Cell], # from `expand_grid`
                                     + (f"\nnot run, after a failure in their group: {', '.join(map(str, skipped))}" if skipped else ''))
     return {'cells': len(cells), 'ran': len(todo), 'db': store.path, 'tables': tables}
 
-# %% ../nbs/13_reproduce.ipynb #4242e3d9
+# %% ../nbs/13_reproduce.ipynb #7146c074
 def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoints
                 out:Path|str, # the grid's folder
                 figures:Path|str, # where the figures go
@@ -180,7 +200,7 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
     pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False, cwd=str(nb.parent))
     return nb_out
 
-# %% ../nbs/13_reproduce.ipynb #7e8ee1f9
+# %% ../nbs/13_reproduce.ipynb #2d13f7cf
 ABLATIONS = ('augkd', 'no_anchor', 'no_mixup', 'no_kd', 'raw_kd')
 
 def write_tables(store:ResultsDB, # the results database
