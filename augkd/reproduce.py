@@ -67,13 +67,16 @@ EXPERIMENT = 'experiments/run_cell.ipynb'
 def cell_parameters(cell:Cell, run_dir:Path, data_root:str='') -> dict:
     "The notebook parameters every experiment notebook shares for a cell."
     return {'setting': cell.setting, 'seed': cell.seed, 'preset': cell.preset, 'run_dir': str(Path(run_dir).resolve()),
-            'data_root': str(data_root or ''), 'changes': json.dumps(dict(cell.changes)), 'teacher_changes': json.dumps(dict(cell.teacher_changes))}
+            'data_root': str(Path(data_root).expanduser().resolve()) if data_root else '', 'changes': json.dumps(dict(cell.changes)), 'teacher_changes': json.dumps(dict(cell.teacher_changes))}
 
 def experiment_notebook(name:str=EXPERIMENT) -> Path:
-    "An experiment notebook of the repository's `nbs/` folder."
-    path = project_root()/'nbs'/name
-    if not path.exists(): raise FileNotFoundError(f"Experiment notebook {path} not found: run from a clone of the augkd repository (the notebooks are not part of the wheel).")
-    return path
+    "An experiment notebook of the repository's `nbs/` folder (the clone around the working folder, else the one `augkd` is installed from)."
+    import augkd
+    root = project_root() or project_root(Path(augkd.__file__).parent)
+    if root is None or not (root/'nbs'/name).exists():
+        raise FileNotFoundError(f"Experiment notebook nbs/{name} not found in {root or 'a clone around the working folder or around ' + str(Path(augkd.__file__).parent)}: "
+                                "run from a clone of the augkd repository (the notebooks are not part of the wheel).")
+    return root/'nbs'/name
 
 def run_cell(cell:Cell, # the cell
              out:Path, # the grid's folder
@@ -83,7 +86,7 @@ def run_cell(cell:Cell, # the cell
             ) -> tuple[dict, Path]:
     "Run (or pick up) one cell; return its result record and its executed notebook."
     import papermill as pm
-    run_dir = Path(out)/cell.group
+    run_dir = Path(out).resolve()/cell.group
     nb_out = run_dir/'notebooks'/f'{cell.method}.ipynb'
     done = run_dir/f'result-{cell.method}.json'
     marker = run_dir/f'cell-{cell.method}.key'
@@ -91,7 +94,7 @@ def run_cell(cell:Cell, # the cell
         nb_out.parent.mkdir(parents=True, exist_ok=True)
         params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device}
         pm.execute_notebook(experiment_notebook(), nb_out, parameters=params, kernel_name='python3', progress_bar=False,
-                            log_output=log_output, cwd=str(experiment_notebook().parent))
+                            log_output=log_output)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
         with atomic_write(marker, 'w') as f: f.write(cell.key)
     return json.loads(done.read_text()), nb_out
 
@@ -152,7 +155,8 @@ def reproduce(cells:list[Cell], # from `expand_grid`
               sensitivity:tuple|None=None, # ((a values), (b values)) for the heatmap (stage 3 once per point); None: no heatmap
              ) -> dict:
     "Run the grid's missing cells, record them, write the tables; return counts and failures."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)          # absolute: the kernels need no working folder
+    figures = Path(figures).resolve() if figures else None
     store = ResultsDB(db or out/'results.sqlite')
     todo = [c for c in cells if not store.has(c.key)]
     groups = {}
@@ -191,13 +195,13 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
                ) -> Path:
     "Draw the AuG-KD figures of one finished cell; return the executed notebook."
     import papermill as pm
-    run_dir = Path(out)/cell.group
+    run_dir = Path(out).resolve()/cell.group
     nb_out = run_dir/'notebooks'/'augkd_figures.ipynb'
     a, b = sensitivity or ((), ())
     params = {**cell_parameters(cell, run_dir, data_root), 'out_dir': str(Path(figures).resolve()),
               'a_values': json.dumps(list(a)), 'b_values': json.dumps(list(b))}
     nb = experiment_notebook('experiments/augkd_figures.ipynb')
-    pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False, cwd=str(nb.parent))
+    pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False)
     return nb_out
 
 # %% ../nbs/13_reproduce.ipynb #2d13f7cf

@@ -44,6 +44,17 @@ def test_a_rerun_trains_nothing_and_results_without_a_db_row_are_picked_up(grid,
     assert fresh['ran'] == 4 and len(ResultsDB(tmp_path/'other.sqlite')) == 4
 
 
+def test_relative_folders_with_parallel_jobs(grid, monkeypatch, tmp_path):
+    "Regression: with relative folders, one job's kernel must not change the working folder under another's (papermill's cwd did)."
+    cells, tmp = grid
+    monkeypatch.chdir(tmp_path)
+    two_groups = [c for c in cells if c.method == 'no_kd']
+    summary = R.reproduce(two_groups, 'runs', figures='figs', jobs=2)
+    assert summary['ran'] == 2 and len(ResultsDB(tmp_path/'runs'/'results.sqlite')) == 2
+    assert (tmp_path/'figs'/'main_table.md').exists() and all((tmp_path/'runs'/c.group/'result-no_kd.json').exists() for c in two_groups)
+    assert R.Path.cwd() == tmp_path
+
+
 def test_a_failing_cell_is_reported_and_the_grid_goes_on(grid, monkeypatch, tmp_path):
     cells, tmp = grid
     real = R.run_cell
