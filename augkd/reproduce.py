@@ -193,15 +193,22 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
                 data_root:str='',
                 sensitivity:tuple|None=None, # ((a values), (b values)) or None
                ) -> Path:
-    "Draw the AuG-KD figures of one finished cell; return the executed notebook."
+    "Draw the AuG-KD figures of one finished cell (unless they were drawn with the same parameters and are all there); return the executed notebook."
     import papermill as pm
     run_dir = Path(out).resolve()/cell.group
     nb_out = run_dir/'notebooks'/'augkd_figures.ipynb'
     a, b = sensitivity or ((), ())
     params = {**cell_parameters(cell, run_dir, data_root), 'out_dir': str(Path(figures).resolve()),
               'a_values': json.dumps(list(a)), 'b_values': json.dumps(list(b))}
-    nb = experiment_notebook('experiments/augkd_figures.ipynb')
+    marker, key = nb_out.with_suffix('.json'), stable_hash(params, 16)
+    if nb_out.exists() and marker.exists():                                         # drawn before, with these parameters?
+        done = json.loads(marker.read_text())
+        if done['key'] == key and done['files'] and all(Path(f).exists() for f in done['files']): return nb_out
+    nb, t0 = experiment_notebook('experiments/augkd_figures.ipynb'), time.time()
+    nb_out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False)
+    files = sorted(str(p) for p in Path(params['out_dir']).glob('augkd_*') if p.stat().st_mtime >= t0 - 1)
+    with atomic_write(marker, 'w') as f: json.dump({'key': key, 'files': files}, f, indent=1)
     return nb_out
 
 # %% ../nbs/13_reproduce.ipynb #2d13f7cf

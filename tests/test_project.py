@@ -52,6 +52,10 @@ def test_reproduce_writes_gallery_and_shift_matrix(tmp_path):
     assert (out/'domains.png').stat().st_size > 10_000
     table = (out/'shift_matrix.md').read_text()
     assert table.startswith('| train ↓ / test → | M | U | MM | S') and 'held-out 20%' in table
+    again = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--epochs', '1', '--no-grid'],
+                           capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert again.returncode == 0 and 'shift matrix: cached' in again.stdout          # a re-run trains no probe
+    assert (out/'shift_matrix.md').read_text() == table
 
 
 def test_reproduce_runs_a_grid_from_the_command_line(tmp_path):

@@ -55,6 +55,25 @@ def test_relative_folders_with_parallel_jobs(grid, monkeypatch, tmp_path):
     assert R.Path.cwd() == tmp_path
 
 
+def test_figures_are_drawn_once_per_parameters(grid, monkeypatch, tmp_path):
+    cells, tmp = grid
+    import papermill
+    calls = []
+    def fake(nb, out, parameters, **kw):
+        calls.append(parameters)
+        R.Path(out).write_text('{}'); R.Path(parameters['out_dir']).mkdir(exist_ok=True)
+        for k in ('trajectory', 'masks'): (R.Path(parameters['out_dir'])/f'augkd_x_seed0_{k}.png').write_bytes(b'png')
+    monkeypatch.setattr(papermill, 'execute_notebook', fake)
+    figs = tmp_path/'figs'
+    for _ in range(2): R.run_figures(cells[0], tmp_path/'runs', figs)
+    assert len(calls) == 1                                                   # the second call found them drawn
+    R.run_figures(cells[0], tmp_path/'runs', figs, sensitivity=((0.5,), (0.5,)))
+    assert len(calls) == 2                                                   # other parameters: drawn again
+    (figs/'augkd_x_seed0_masks.png').unlink()
+    R.run_figures(cells[0], tmp_path/'runs', figs, sensitivity=((0.5,), (0.5,)))
+    assert len(calls) == 3                                                   # a figure is missing: drawn again
+
+
 def test_a_failing_cell_is_reported_and_the_grid_goes_on(grid, monkeypatch, tmp_path):
     cells, tmp = grid
     real = R.run_cell
