@@ -70,3 +70,24 @@ def test_reproduce_runs_a_grid_from_the_command_line(tmp_path):
 def test_cli_unknown_command_is_a_clear_error():
     r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduse'], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and "invalid choice: 'reproduse'" in r.stderr
+
+
+def test_a_killed_grid_resumes_without_duplicates(tmp_path):
+    "SIGKILL the whole `augkd reproduce` process group after its first cell is recorded; the restart completes the grid."
+    import os, signal, sqlite3
+    args = [str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(tmp_path/'figures'), '--runs', str(tmp_path/'runs'),
+            '--epochs', '1', '--settings', 'M→U', '--methods', 'no_kd,raw_kd', '--seeds', '0', '--set', 'epochs=1',
+            '--teacher-set', 'epochs=1', '--jobs', '1']
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, start_new_session=True)
+    try:
+        for line in p.stdout:
+            if '1/2' in line: break
+        os.killpg(p.pid, signal.SIGKILL)
+    finally: p.wait(timeout=60)
+    assert p.returncode == -signal.SIGKILL
+    db = tmp_path/'runs'/'results.sqlite'
+    count = lambda: sqlite3.connect(db).execute('select count(*), count(distinct run_id) from runs').fetchone()
+    assert count() == (1, 1)
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '2 cells, 1 already in' in r.stdout and count() == (2, 2)
