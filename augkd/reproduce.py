@@ -16,9 +16,9 @@ from .teacher import get_teacher
 from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'ABLATIONS', 'Cell', 'expand_grid', 'cell_parameters', 'experiment_notebook',
-           'run_cell', 'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers', 'reproduce', 'run_figures',
-           'write_tables', 'bar_figure', 'bar_chart']
+__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'ABLATIONS', 'Cell', 'expand_grid', 'cell_parameters',
+           'experiment_notebook', 'run_cell', 'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers',
+           'reproduce', 'run_figures', 'write_tables', 'bar_figure', 'bar_chart']
 
 # %% ../nbs/13_reproduce.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
 
 # %% ../nbs/13_reproduce.ipynb #cd53cd4c
 EXPERIMENT = 'experiments/run_cell.ipynb'
+# the kernels' own log is noise in the grid's progress (a TCP-encryption warning at start, 'KeyboardInterrupt caught' when
+# jupyter_client interrupts them at shutdown); a cell's errors still land in its executed notebook and fail the cell
+KERNEL_ARGS = ['--log-level=CRITICAL']
 
 def cell_parameters(cell:Cell, run_dir:Path, data_root:str='') -> dict:
     "The notebook parameters every experiment notebook shares for a cell."
@@ -94,7 +97,7 @@ def run_cell(cell:Cell, # the cell
         nb_out.parent.mkdir(parents=True, exist_ok=True)
         params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device}
         pm.execute_notebook(experiment_notebook(), nb_out, parameters=params, kernel_name='python3', progress_bar=False,
-                            log_output=log_output)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
+                            log_output=log_output, extra_arguments=KERNEL_ARGS)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
         with atomic_write(marker, 'w') as f: f.write(cell.key)
     return json.loads(done.read_text()), nb_out
 
@@ -206,7 +209,7 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
         if done['key'] == key and done['files'] and all(Path(f).exists() for f in done['files']): return nb_out
     nb, t0 = experiment_notebook('experiments/augkd_figures.ipynb'), time.time()
     nb_out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False)
+    pm.execute_notebook(nb, nb_out, parameters=params, kernel_name='python3', progress_bar=False, extra_arguments=KERNEL_ARGS)
     files = sorted(str(p) for p in Path(params['out_dir']).glob('augkd_*') if p.stat().st_mtime >= t0 - 1)
     with atomic_write(marker, 'w') as f: json.dump({'key': key, 'files': files}, f, indent=1)
     return nb_out
