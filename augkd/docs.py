@@ -61,8 +61,10 @@ def doc_notebook(nb, # a notebook (nbformat)
                  module=None, # the module its `#| export` cells went to (None: take `default_exp`, if any)
                 ):
     "A copy of `nb` for reading: export cells replaced by their API docs, hidden cells dropped, directives stripped."
-    cells, exp = [], next((directives(c.source)['default_exp'] for c in nb.cells if c.cell_type == 'code' and 'default_exp' in directives(c.source)), None)
+    code = [directives(c.source) for c in nb.cells if c.cell_type == 'code']
+    exp = next((d['default_exp'] for d in code if 'default_exp' in d), None)
     if module is None and exp: module = importlib.import_module(f'augkd.{exp}')
+    cells = []
     public = set(getattr(module, '__all__', ()))
     for c in nb.cells:
         d = directives(c.source) if c.cell_type == 'code' else {}

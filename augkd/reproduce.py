@@ -165,8 +165,9 @@ def reproduce(cells:list[Cell], # from `expand_grid`
     groups = {}
     for c in todo: groups.setdefault(c.group, []).append(c)
     bar, failures, skipped = GridProgress(len(cells), len(cells) - len(todo), jobs, file=file), [], []
+    threads = os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)           # the user's setting wins
     print(f"{len(cells)} cells, {len(cells) - len(todo)} already in {store.path}, {len(todo)} to run in {len(groups)} groups "
-          f"({jobs} at a time, {os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)} thread(s) each on CPU)", file=file or sys.stdout, flush=True)
+          f"({jobs} at a time, {threads} thread(s) each on CPU)", file=file or sys.stdout, flush=True)
     prepare_teachers(todo, device, data_root, file)
     def run_group(group):
         for c in group:
@@ -178,7 +179,6 @@ def reproduce(cells:list[Cell], # from `expand_grid`
                 skipped.extend(group[group.index(c) + 1:]); break          # later cells of the group may need this one's checkpoints
             store.add(*run_record(res, c.key, c.preset, time.time() - t0, str(nb)))
             bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}")
-    threads = os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)           # the user's setting wins
     with environ(OMP_NUM_THREADS=threads), ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups.values()))
     tables = write_tables(store, cells, figures) if figures else {}
     first = next((c for c in cells if c.method == 'augkd'), None)
