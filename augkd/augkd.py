@@ -24,14 +24,15 @@ from .data import *
 from .models import *
 from .networks import *
 from .losses import *
-from .teacher import BestOnEval, WarmupConstant, ChannelsLastInput, topk_metric, evaluate, Teacher
+from .teacher import BestOnEval, WarmupConstant, topk_metric, evaluate, Teacher
 
 # %% auto #0
-__all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'METHODS', 'AugKDConfig', 'from_preset',
-           'augkd_config', 'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches', 'DataFreeStage',
-           'own_step', 'AnchorPipeline', 'AnchorStage', 'warn_if_anchors_collapsed', 'mixup_images', 'MixupStage',
-           'warn_if_kd_vanishes', 'check_compatible', 'save_stage', 'load_stage', 'AugKD', 'stable_int', 'finish_run',
-           'sensitivity_grid', 'student_domain_config', 'train_on_student_domain', 'StudentOnly', 'get_method']
+__all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'EXECUTION_FIELDS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'METHODS', 'AugKDConfig',
+           'from_preset', 'augkd_config', 'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches',
+           'fit_on_fast_path', 'DataFreeStage', 'own_step', 'AnchorPipeline', 'AnchorStage',
+           'warn_if_anchors_collapsed', 'mixup_images', 'MixupStage', 'warn_if_kd_vanishes', 'check_compatible',
+           'save_stage', 'load_stage', 'AugKD', 'stable_int', 'finish_run', 'sensitivity_grid', 'student_domain_config',
+           'train_on_student_domain', 'StudentOnly', 'get_method']
 
 # %% ../nbs/09_augkd.ipynb #d582cc4a
 @dataclass(frozen=True)
@@ -77,11 +78,16 @@ class AugKDConfig:
     df_select_split:str='eval' # | 'test'
     encoder_lr_schedule:str='cosine' # | 'constant'
     anchor_lr_schedule:str='cosine_run' # | 'cosine_tmax_epochs'
-    detect_anomaly:bool=False # | True
+    detect_anomaly:bool=False # | True (every stage)
+    # execution: like the device, these change float rounding, not the method, so they are not part of the run keys
+    amp:str='auto' # 'auto' (bf16 autocast on CUDA) | 'bf16' | 'off'
+    channels_last:str='auto' # 'auto' (on CUDA) | 'on' | 'off'
+    compile:str='off' # | 'default' | 'reduce-overhead' (CUDA graphs) | 'max-autotune'
 
 REFERENCE_SWITCHES = dict(mixup_kd_target='student_second_pass', normalize_real=False, ce_weight=0.5, mask_budget='batch_sum',
                           mask_activation='sigmoid_softsign_relu', encoder_eval='sample', encoder_val_input='normalized',
-                          df_select_split='test', encoder_lr_schedule='constant', anchor_lr_schedule='cosine_tmax_epochs', detect_anomaly=True)
+                          df_select_split='test', encoder_lr_schedule='constant', anchor_lr_schedule='cosine_tmax_epochs', detect_anomaly=True,
+                          amp='off', channels_last='off')
 
 AUGKD_PRESETS = {
     'paper': {},
@@ -95,7 +101,7 @@ AUGKD_PRESETS = {
 _CHOICES = dict(mixup_kd_target=('teacher', 'student_second_pass'), mask_budget=MASK_BUDGETS, mask_activation=MASK_ACTIVATIONS,
                 encoder_eval=('mean', 'sample'), encoder_val_input=('raw', 'normalized'), df_select_split=('eval', 'test'),
                 encoder_lr_schedule=('cosine', 'constant'), anchor_lr_schedule=('cosine_run', 'cosine_tmax_epochs'),
-                f_schedule=('linear', 'step'), uncertainty=UNCERTAINTIES)
+                f_schedule=('linear', 'step'), uncertainty=UNCERTAINTIES, amp=AMP_MODES, channels_last=CHANNELS_LAST_MODES, compile=COMPILE_MODES)
 
 def from_preset(cls, # a dataclass of settings
                 presets:dict, # preset name → field values
@@ -152,6 +158,20 @@ class LatentBatches:
     def to(self, device): self.device = device; return self
 
 # %% ../nbs/09_augkd.ipynb #1e06f346
+EXECUTION_FIELDS = {'amp', 'channels_last', 'compile'}
+
+def fit_on_fast_path(learn:Learner, # the stage's learner
+                     cfg:AugKDConfig, # its `amp`, `channels_last`, `compile` and `detect_anomaly`
+                     epochs:int, lr:float, # what `learn.fit` gets
+                     *nets:nn.Module|None, # the stage's networks besides `learn.model` (None: absent)
+                    ):
+    "`learn.fit(epochs, lr)` without progress output, on the configuration's fast path."
+    fast = FastPath(learn.dls.train.device, cfg.amp, cfg.channels_last, cfg.compile)
+    with learn.no_bar(), learn.no_logging(), torch.autograd.set_detect_anomaly(cfg.detect_anomaly), fast:
+        learn.fast_path = fast.add(learn.model, *nets)      # a stage callback may add networks it creates (`DataFreeKD`)
+        learn.fit(epochs, lr)
+
+# %% ../nbs/09_augkd.ipynb #35cfde1f
 class DataFreeStage(Callback):
     "Stage 1 of AuG-KD: generator, student and encoder steps; selection on a fixed latent bank."
     order = 10
@@ -381,7 +401,7 @@ def load_stage(path:Path, run_key:str, nets:dict) -> dict:
     for k, net in nets.items(): net.load_state_dict(ck['nets'][k])
     return ck['log']
 
-# %% ../nbs/09_augkd.ipynb #f65e22c3
+# %% ../nbs/09_augkd.ipynb #7e09f77e
 class AugKD:
     "AuG-KD, or one of its ablations, on one setting and seed."
     name = 'augkd'
@@ -397,7 +417,7 @@ class AugKD:
     def run_key(self, data:SettingData, teacher:Teacher, seed:int, stage:str) -> str:
         "Hash of what a stage's checkpoint depends on: the settings of that stage and the ones before it."
         later = {'stage1': STAGE2_FIELDS | STAGE3_FIELDS, 'stage2': STAGE3_FIELDS, 'stage3': set()}[stage]
-        cfg = {k: v for k, v in asdict(self.cfg).items() if k not in later}
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k not in later | EXECUTION_FIELDS}
         if stage == 'stage3': cfg['ablation'] = self.ablation
         return stable_hash({'cfg': cfg, 'teacher': teacher.key, 'split': data.split_hash, 'seed': seed, 'stage': stage}, 16)
 
@@ -413,7 +433,7 @@ class AugKD:
         learn = Learner(DataLoaders(LatentBatches(c.iters * c.inner_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
                         nets['student'].to(device), loss_func=F.cross_entropy, opt_func=adam(), wd=c.s_wd, wd_bn_bias=True,
                         cbs=[cb, CosinePerEpoch(c.g_epochs), *cbs])
-        with learn.no_bar(), learn.no_logging(), torch.autograd.set_detect_anomaly(c.detect_anomaly): learn.fit(c.g_epochs, c.s_lr)
+        fit_on_fast_path(learn, c, c.g_epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'])
         return {'epochs': cb.log, 'best_epoch': cb.best_epoch, 'images': c.g_epochs * c.iters * (1 + c.inner_steps) * c.bs}
 
     def stage2(self, data, teacher, nets, device, cbs=()):
@@ -424,7 +444,7 @@ class AugKD:
         learn = Learner(DataLoaders(train, TensorLoader(data.student_eval, c.bs, device=device)), pipe.to(device),
                         loss_func=lambda pred, y: anchor_loss(pred[0], pred[1], y, c.invariant, c.mask_budget, c.anchor_ce_weight, c.uncertainty, c.energy_tau)[0],
                         opt_func=adam(), wd=0.0, wd_bn_bias=True, cbs=[cb, *cbs])
-        with learn.no_bar(), learn.no_logging(): learn.fit(c.a_epochs, c.a_lr)
+        fit_on_fast_path(learn, c, c.a_epochs, c.a_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'])
         return {'epochs': cb.log, 'best_epoch': cb.best_epoch}
 
     def stage3(self, data, teacher, nets, device, anchor=True, f_override=None, kd=True, cbs=()):
@@ -436,7 +456,7 @@ class AugKD:
                           TensorLoader(data.student_eval, max(c.bs, 512), device=device))
         learn = Learner(dls, student, loss_func=F.cross_entropy, opt_func=adam(), wd=c.s_wd, wd_bn_bias=True,
                         metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=[cb, WarmupConstant(), BestOnEval(), *cbs])
-        with learn.no_bar(), learn.no_logging(): learn.fit(c.epochs, c.s_lr)
+        fit_on_fast_path(learn, c, c.epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'] if anchor else None)
         best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
         return {'f': cb.fs, 'best_epoch': best.best_epoch, 'history': [[float(v) if not isinstance(v, str) else v for v in r] for r in learn.recorder.values]}
 

@@ -24,7 +24,7 @@ from .networks import Generator
 from .losses import kd_kl, onehot_ce, class_balance, bn_stat_loss, tiny_pair
 from .teacher import BestOnEval, topk_metric, Teacher
 from .augkd import (AugKDConfig, augkd_config, from_preset, LatentBatches, CosinePerEpoch, own_step, check_compatible, save_stage, load_stage,
-                         finish_run, stable_int, train_on_student_domain, METHODS)
+                         finish_run, stable_int, train_on_student_domain, fit_on_fast_path, METHODS)
 
 # %% auto #0
 __all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'SYNTH_PRESETS', 'l1_logits',
@@ -80,6 +80,9 @@ class Synthesizer:
     def adversary(self):
         "The network the adversarial terms compare the teacher with."
         return self.teacher if getattr(self, 'adv_uses_teacher', False) else self.student
+    def networks(self) -> list:
+        "The networks this synthesizer holds (teacher and student included), for the run's `FastPath`."
+        return [v for v in vars(self).values() if isinstance(v, nn.Module)]
     def close(self):
         "Remove the hooks this synthesizer put on the teacher and student (called after training)."
         for k in ('stats', 'student_stats', 'pairs'):
@@ -463,6 +466,7 @@ class DataFreeKD(Callback):
         self.synth, self.teacher, self.n_classes, self.bs, self.tau = synth, teacher, n_classes, bs, tau
     def before_fit(self):
         self.synth.setup(self.teacher, self.learn.model, self.n_classes, self.dls.train.device)
+        if (fast := getattr(self.learn, 'fast_path', None)) is not None: fast.add(*self.synth.networks())   # networks made by setup
         self.synth_seconds, self.synth_images, self.student_steps = 0.0, 0, 0
     def before_batch(self):
         if not self.training: return
@@ -584,7 +588,7 @@ class DFKDMethod:
                         metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=[cb, CosinePerEpoch(c.epochs), BestOnEval(), *cbs])
         if c.clip: learn.add_cb(GradientClip(c.clip))
         freeze(teacher.model.to(device))
-        with learn.no_bar(), learn.no_logging(): learn.fit(c.epochs, c.s_lr)
+        fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, teacher.model)
         best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
         return {'synth': settings, 'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images,
                 'student_steps': cb.student_steps, 'ood_images': ood_images, 'history': [[float(v) for v in r] for r in learn.recorder.values]}

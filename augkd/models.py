@@ -14,9 +14,10 @@ import torchvision
 from .core import *
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'MODEL_PAIRS', 'Normalized', 'BasicBlock', 'CifarResNet',
-           'TinyMobileNet', 'model_names', 'head_of', 'replace_head', 'cifar_stem', 'load_weights', 'build_model',
-           'model_pair', 'features_and_logits', 'batch_moments', 'BNStats', 'freeze', 'copy_state']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'MODEL_PAIRS', 'AMP_MODES', 'CHANNELS_LAST_MODES', 'COMPILE_MODES',
+           'Normalized', 'BasicBlock', 'CifarResNet', 'TinyMobileNet', 'model_names', 'head_of', 'replace_head',
+           'cifar_stem', 'load_weights', 'build_model', 'model_pair', 'features_and_logits', 'batch_moments', 'BNStats',
+           'freeze', 'copy_state', 'float_outputs', 'check_choice', 'FastPath']
 
 # %% ../nbs/05_models.ipynb #e8c987fe
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -201,7 +202,8 @@ def features_and_logits(model:nn.Module, # a classifier (possibly `Normalized`)
 def batch_moments(x:torch.Tensor, # N×C×H×W activations
                   unbiased:bool=True, # divide the sum of squares by n − 1 instead of n
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per-channel mean and variance over (N, H, W), in two passes (several times faster on CPU than `Tensor.var` over these dims)."
+    "Per-channel mean and variance over (N, H, W), in two passes (several times faster on CPU than `Tensor.var` over these dims), in float32."
+    x = x.float()    # a no-op in float32; under bf16 autocast the statistics a loss matches stay in float32
     m = x.mean((0, 2, 3), keepdim=True)
     v = (x - m).square().mean((0, 2, 3))
     if unbiased:
@@ -245,3 +247,56 @@ def freeze(model:nn.Module, # the model to freeze
 def copy_state(model:nn.Module) -> dict:
     "A detached copy of `model`'s state dict (for keeping the best epoch)."
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+# %% ../nbs/05_models.ipynb #2217bd89
+AMP_MODES = ('auto', 'bf16', 'off')
+CHANNELS_LAST_MODES = ('auto', 'on', 'off')
+COMPILE_MODES = ('off', 'default', 'reduce-overhead', 'max-autotune')
+
+def float_outputs(module, inputs, output):
+    "Forward hook: floating-point outputs (alone or in a tuple) cast to float32."
+    cast = lambda o: o.float() if torch.is_tensor(o) and o.is_floating_point() else o
+    return tuple(map(cast, output)) if isinstance(output, tuple) else cast(output)
+
+def check_choice(name:str, value, valid:tuple):
+    "A setting's value must be one of `valid`; the error names the setting."
+    if value not in valid: raise ValueError(f"{name} must be one of {valid}, got {value!r}.")
+
+# %% ../nbs/05_models.ipynb #56f06047
+class FastPath:
+    "bf16 autocast, channels-last weights, float32 outputs and optional `torch.compile` for the networks of one training run."
+    def __init__(self, device, # where the run trains
+                 amp:str='auto', # 'auto' (bf16 on CUDA), 'bf16' or 'off'
+                 channels_last:str='auto', # 'auto' (on CUDA), 'on' or 'off'
+                 compile:str='off', # 'off', 'default', 'reduce-overhead' (CUDA graphs) or 'max-autotune'
+                ):
+        check_choice('amp', amp, AMP_MODES); check_choice('channels_last', channels_last, CHANNELS_LAST_MODES)
+        check_choice('compile', compile, COMPILE_MODES)
+        self.device = torch.device(device)
+        cuda = self.device.type == 'cuda'
+        self.amp = amp == 'bf16' or (amp == 'auto' and cuda)
+        self.channels_last = channels_last == 'on' or (channels_last == 'auto' and cuda)
+        self.compile, self.nets, self.hooks = compile, [], []
+
+    def add(self, *nets:nn.Module|None):
+        "Put `nets` on the fast path (also for networks created during the run); `None`s and repeats are skipped."
+        for net in nets:
+            if net is None or any(net is n for n in self.nets): continue
+            self.nets.append(net)
+            if self.channels_last: net.to(memory_format=torch.channels_last)       # in place: optimisers keep their parameters
+            if self.amp: self.hooks.append(net.register_forward_hook(float_outputs))
+            if self.compile != 'off': net.forward = torch.compile(net.forward, mode=None if self.compile == 'default' else self.compile)
+        return self
+
+    def __enter__(self):
+        self.autocast = torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp)
+        self.autocast.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.autocast.__exit__(*exc)
+        for h in self.hooks: h.remove()
+        for net in self.nets:
+            if self.channels_last: net.to(memory_format=torch.contiguous_format)
+            if self.compile != 'off': net.__dict__.pop('forward', None)            # the compiled forward was an instance attribute
+        self.nets, self.hooks = [], []

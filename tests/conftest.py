@@ -14,6 +14,14 @@ class InputSpy(Callback):
         if self.training: self.inputs.append(self.xb[0])
 
 
+class FirstLosses(Callback):
+    "The training loss of the first three batches."
+    order = 90
+    def before_fit(self): self.losses = []
+    def after_loss(self):
+        if self.training and len(self.losses) < 3: self.losses.append(self.loss_grad.item())
+
+
 @pytest.fixture(scope='module')
 def env(tmp_path_factory):
     "The M→U setting and a one-epoch quick teacher, built in a private data cache (one per test module)."

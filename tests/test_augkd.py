@@ -1,5 +1,5 @@
 """AuG-KD: switches, stage mechanics, resuming and bad input, on tiny CPU configurations."""
-import warnings
+import copy, warnings
 from pathlib import Path
 import pytest
 import torch
@@ -9,6 +9,7 @@ from augkd import augkd as A
 from augkd.data import load_setting, make_setting
 from augkd.teacher import get_teacher
 from augkd.losses import stage_factor
+from conftest import FirstLosses
 
 TINY = dict(bs=32, g_epochs=2, iters=2, inner_steps=2, a_epochs=2, epochs=3, val_bank=1, latent_size=16, gen_width=16, enc_width=16)
 
@@ -180,3 +181,79 @@ def test_at_f_one_the_real_batch_is_not_fed_twice(env):
     assert len(spy.inputs[0]) == 32                               # x_m = x: one copy
     spy, _ = run_stage3(data, teacher, tiny(epochs=1, b=1.0, normalize_real=False))
     assert len(spy.inputs[0]) == 64                               # reference: raw and normalised copies of each x
+
+
+class DtypeSpy(Callback):
+    "Records the dtype of the student's logits and loss, and of one convolution's output, in training batches."
+    order = 90
+    def __init__(self): self.seen = set()
+    def before_fit(self):
+        conv = next(m for m in self.learn.model.modules() if isinstance(m, nn.Conv2d))
+        self.h = conv.register_forward_hook(lambda m, i, o: self.seen.add(('conv', o.dtype)))
+    def after_loss(self):
+        if self.training: self.seen |= {('logits', self.pred.dtype), ('loss', self.loss_grad.dtype)}
+    def after_fit(self): self.h.remove()
+
+
+def test_float32_fast_path_gives_the_plain_losses(env):
+    "channels-last weights and the fast-path hooks change only rounding: from the same networks, each stage's first losses agree."
+    data, teacher = env
+    nets = A.AugKD(tiny()).networks(len(data.classes))
+    for stage in ('stage1', 'stage2', 'stage3'):
+        losses = {}
+        for layout in ('off', 'on'):
+            run = copy.deepcopy(nets); A.seed_everything(0); spy = FirstLosses()
+            getattr(A.AugKD(tiny(channels_last=layout, amp='off')), stage)(data, teacher, run, 'cpu', cbs=[spy])
+            losses[layout] = spy.losses
+            if layout == 'on': assert all(p.is_contiguous() for p in run['student'].parameters())   # the layout is restored afterwards
+            else: trained = run
+        assert len(losses['on']) == 3 and all(abs(a - b) <= 2e-4 * abs(a) for a, b in zip(losses['off'], losses['on'])), (stage, losses)
+        nets = trained
+
+
+def test_bf16_fast_path_keeps_logits_and_losses_in_float32(env):
+    data, teacher = env
+    first = {}
+    for amp in ('bf16', 'off'):
+        method, spy, losses = A.AugKD(tiny(amp=amp)), DtypeSpy(), FirstLosses()
+        A.seed_everything(0)
+        method.stage1(data, teacher, method.networks(len(data.classes)), 'cpu', cbs=[spy, losses])
+        first[amp] = losses.losses[0]
+        assert spy.seen == {('conv', torch.bfloat16 if amp == 'bf16' else torch.float32), ('logits', torch.float32), ('loss', torch.float32)}
+    assert first['bf16'] != first['off'] and abs(first['bf16'] - first['off']) < 0.25 * first['off']   # after one bf16 generator step: near, not equal
+    assert not torch.is_autocast_enabled('cpu')
+
+
+def test_reference_preset_runs_on_the_plain_path_with_anomaly_detection(env, monkeypatch):
+    data, teacher = env
+    cfg = A.augkd_config('reference', **TINY, student='resnet8')
+    assert (cfg.amp, cfg.channels_last, cfg.detect_anomaly) == ('off', 'off', True)
+    seen = []
+    class Probe(Callback):
+        def before_batch(self): seen.append(torch.is_anomaly_enabled())
+    A.AugKD(cfg).stage3(data, teacher, A.AugKD(cfg).networks(len(data.classes)), 'cpu', cbs=[Probe()])
+    assert seen and all(seen) and not torch.is_anomaly_enabled()
+    with pytest.raises(ValueError, match="channels_last must be one of"): tiny(channels_last='yes')
+
+
+def test_execution_settings_leave_the_stage_checkpoints_shared(env):
+    data, teacher = env
+    keys = lambda cfg: [A.AugKD(cfg).run_key(data, teacher, 0, s) for s in ('stage1', 'stage2', 'stage3')]
+    assert keys(tiny()) == keys(tiny(amp='bf16', channels_last='on', compile='default')) != keys(tiny(tau=4.0))
+
+
+def test_compile_flag_compiles_each_forward_for_the_run_only(monkeypatch):
+    "`compile` wraps every network's forward with torch.compile (the mode passed through) and restores it afterwards; state dicts keep their keys."
+    from augkd.models import FastPath, build_model
+    compiled = []
+    def fake_compile(fn, mode=None):
+        def wrapped(*a, **k): compiled.append(mode); return fn(*a, **k)
+        return wrapped
+    monkeypatch.setattr(torch, 'compile', fake_compile)
+    net, keys = build_model('resnet8', 10), None
+    with FastPath('cpu', compile='reduce-overhead') as fast:
+        fast.add(net)
+        net(torch.rand(2, 3, 32, 32)); keys = list(net.state_dict())
+    assert compiled == ['reduce-overhead'] and keys == list(build_model('resnet8', 10).state_dict())
+    net(torch.rand(2, 3, 32, 32))
+    assert compiled == ['reduce-overhead'] and 'forward' not in net.__dict__

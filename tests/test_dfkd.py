@@ -6,7 +6,7 @@ import torch
 from augkd import dfkd as D
 from augkd.augkd import METHODS, augkd_config, get_method
 from augkd.losses import kd_kl, tiny_pair
-from conftest import InputSpy
+from conftest import InputSpy, FirstLosses
 
 GENERATIVE = ('dfq', 'zskt', 'dafl', 'dfad')
 
@@ -220,3 +220,23 @@ def test_readme_adding_a_method(env, tmp_path):
     finally:
         for table in (D.SYNTHESIZERS, D.QUICK_SYNTH, METHODS):
             for k in ('noise', 'noise+', 'noise+kd'): table.pop(k, None)
+
+
+@pytest.mark.parametrize('name', ['dfq', 'deepinv'])
+def test_float32_fast_path_gives_the_plain_losses(env, name):
+    "The synthesizer's networks join the run's fast path; in float32 the student's first losses are the plain path's."
+    from fastai.callback.core import Callback
+    class FastNets(Callback):
+        def before_batch(self): self.n = len(self.learn.fast_path.nets)
+    data, teacher = env
+    losses, fast_nets = {}, {}
+    for layout in ('off', 'on'):
+        method = get_method(name, augkd_config('quick', channels_last=layout, amp='off'))
+        method.loop = D.dfkd_config('quick', epochs=1, kd_steps=3, bs=16, synth=(('bs', 16), ('width', 16)) if name == 'dfq' else (('bs', 16), ('iters', 2)))
+        torch.manual_seed(0)
+        student = D.build_model(method.cfg.student, len(data.classes))
+        spy, nets = FirstLosses(), FastNets()
+        method.data_free(data, teacher, student, 'cpu', cbs=[spy, nets])
+        losses[layout], fast_nets[layout] = spy.losses, nets.n
+    assert fast_nets['on'] == (3 if name == 'dfq' else 2)          # student, teacher (+ dfq's generator)
+    assert len(losses['on']) == 3 and all(abs(a - b) <= 2e-4 * abs(a) for a, b in zip(losses['off'], losses['on'])), losses

@@ -1,4 +1,4 @@
-"""The result-grid script: its table is mean ± std over seeds, per setting and over settings."""
+"""Scripts: the result grid's table is mean ± std over seeds, per setting and over settings; the stage benchmark runs."""
 import importlib.util
 from pathlib import Path
 
@@ -31,3 +31,14 @@ def test_cost_table_counts_synthesis_inside_the_total():
     lines = digits_table.cost_table(recs, ['dfq+', 'no_kd', 'cmi']).splitlines()
     assert lines[2] == '| dfq+ | 2 | 120 ± 14 | 25 ± 7 | 640 ± 0 |'
     assert lines[3] == '| no_kd | 1 | 35 ± 0 | – | 0 ± 0 |' and lines[4] == '| cmi | 0 | – | – | – |'
+
+
+def test_stage_benchmark_compares_the_fast_path_with_the_reference(tmp_path):
+    "bench/augkd_stages.py runs every stage both ways at a tiny batch and prints both tables (a smoke test: no timing is asserted)."
+    import os, subprocess, sys
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root/'bench'/'augkd_stages.py'), '--device', 'cpu', '--bs', '8', '--iters', '1',
+                          '--channels-last', 'on', '--compare-reference'], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, 'AUGKD_DATA': str(tmp_path/'cache')}, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'channels-last on' in out.stdout and out.stdout.count('| 1 data-free') == 2 and '| whole run |' in out.stdout
