@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastai.callback.core import Callback, CancelBatchException
 from fastai.data.core import DataLoaders
-from fastai.learner import Learner
+from fastai.learner import Learner, AvgSmoothLoss
 from fastai.metrics import accuracy
 from fastai.optimizer import OptimWrapper
 import fastai.callback.progress
@@ -29,7 +29,7 @@ from .teacher import BestOnEval, WarmupConstant, topk_metric, evaluate, Teacher
 # %% auto #0
 __all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'EXECUTION_FIELDS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'METHODS', 'AugKDConfig',
            'from_preset', 'augkd_config', 'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches',
-           'fit_on_fast_path', 'DataFreeStage', 'own_step', 'AnchorPipeline', 'AnchorStage',
+           'DeviceSmoothLoss', 'fit_on_fast_path', 'DataFreeStage', 'own_step', 'AnchorPipeline', 'AnchorStage',
            'warn_if_anchors_collapsed', 'mixup_images', 'MixupStage', 'warn_if_kd_vanishes', 'check_compatible',
            'save_stage', 'load_stage', 'AugKD', 'stable_int', 'finish_run', 'sensitivity_grid', 'student_domain_config',
            'train_on_student_domain', 'StudentOnly', 'get_method']
@@ -158,6 +158,13 @@ class LatentBatches:
     def to(self, device): self.device = device; return self
 
 # %% ../nbs/09_augkd.ipynb #1e06f346
+class DeviceSmoothLoss(AvgSmoothLoss):
+    "fastai's smoothed training loss, kept on the loss's device: no copy to the host (and so no synchronisation) per step."
+    def accumulate(self, learn):
+        self.count += 1
+        loss = learn.loss.detach().float().mean()
+        self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
+
 EXECUTION_FIELDS = {'amp', 'channels_last', 'compile'}
 
 def fit_on_fast_path(learn:Learner, # the stage's learner
@@ -169,6 +176,7 @@ def fit_on_fast_path(learn:Learner, # the stage's learner
     fast = FastPath(learn.dls.train.device, cfg.amp, cfg.channels_last, cfg.compile)
     with learn.no_bar(), learn.no_logging(), torch.autograd.set_detect_anomaly(cfg.detect_anomaly), fast:
         learn.fast_path = fast.add(learn.model, *nets)      # a stage callback may add networks it creates (`DataFreeKD`)
+        learn.recorder.smooth_loss = DeviceSmoothLoss(learn.recorder.smooth_loss.beta)
         learn.fit(epochs, lr)
 
 # %% ../nbs/09_augkd.ipynb #35cfde1f

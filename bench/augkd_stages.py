@@ -73,21 +73,21 @@ def measure(cfg, device, tmodel, teacher, data, C=10):
         with FastPath(device, cfg.amp, cfg.channels_last, cfg.compile) as fast:
             fast.add(tmodel, g, e, s, an)
             return timed(fn, device, 3)
-    def peak():
-        return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == 'cuda' else None
+    def run_stage(stage, **kw):
+        "Run a stage with a clock; return the clock and the stage's peak GPU memory in GiB (None on other devices)."
+        if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
+        clock = Clock(); getattr(method, stage)(data, teacher, nets, device, cbs=[clock], **kw)
+        return clock, torch.cuda.max_memory_allocated(device) / 2**30 if device.type == 'cuda' else None
     rows = []
     # stage 1: each batch of the Learner is one inner step; every inner_steps-th batch also runs a generator step
-    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
-    clock = Clock(); method.stage1(data, teacher, nets, device, cbs=[clock])
+    clock, gib = run_stage('stage1')
     imgs1 = clock.batches * B + (clock.batches // cfg.inner_steps) * B
     f1 = (on_fast_path(floor1_gen) + cfg.inner_steps * on_fast_path(floor1_inner)) / (cfg.inner_steps + 1)
-    rows.append(('1 data-free (G + S + E steps)', imgs1 / clock.seconds, B / f1, peak()))
-    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
-    clock = Clock(); method.stage2(data, teacher, nets, device, cbs=[clock])
-    rows.append(('2 anchor (A step through E, G, T)', clock.batches * B / clock.seconds, B / on_fast_path(floor2), peak()))
-    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
-    clock = Clock(); method.stage3(data, teacher, nets, device, cbs=[clock])
-    rows.append(('3 mixup (S on real + mixed, T target)', clock.batches * B / clock.seconds, B / on_fast_path(floor3), peak()))
+    rows.append(('1 data-free (G + S + E steps)', imgs1 / clock.seconds, B / f1, gib))
+    clock, gib = run_stage('stage2')
+    rows.append(('2 anchor (A step through E, G, T)', clock.batches * B / clock.seconds, B / on_fast_path(floor2), gib))
+    clock, gib = run_stage('stage3')
+    rows.append(('3 mixup (S on real + mixed, T target)', clock.batches * B / clock.seconds, B / on_fast_path(floor3), gib))
     return rows
 
 

@@ -228,11 +228,13 @@ def test_reference_preset_runs_on_the_plain_path_with_anomaly_detection(env, mon
     data, teacher = env
     cfg = A.augkd_config('reference', **TINY, student='resnet8')
     assert (cfg.amp, cfg.channels_last, cfg.detect_anomaly) == ('off', 'off', True)
-    seen = []
+    seen, smooth = [], []
     class Probe(Callback):
         def before_batch(self): seen.append(torch.is_anomaly_enabled())
+        def after_batch(self): smooth.append(self.learn.recorder.smooth_loss)
     A.AugKD(cfg).stage3(data, teacher, A.AugKD(cfg).networks(len(data.classes)), 'cpu', cbs=[Probe()])
     assert seen and all(seen) and not torch.is_anomaly_enabled()
+    assert all(isinstance(m, A.DeviceSmoothLoss) for m in smooth)          # the smoothed loss is never copied to the host per step
     with pytest.raises(ValueError, match="channels_last must be one of"): tiny(channels_last='yes')
 
 
