@@ -24,6 +24,7 @@ from .data import *
 from .models import *
 from .networks import *
 from .losses import *
+from .distributed import DDPTrainer, average_gradients, bare, barrier, is_main, local_batch, rank_slice, world_size
 from .teacher import BestOnEval, WarmupConstant, topk_metric, evaluate, Teacher
 
 # %% auto #0
@@ -172,12 +173,16 @@ def fit_on_fast_path(learn:Learner, # the stage's learner
                      epochs:int, lr:float, # what `learn.fit` gets
                      *nets:nn.Module|None, # the stage's networks besides `learn.model` (None: absent)
                     ):
-    "`learn.fit(epochs, lr)` without progress output, on the configuration's fast path."
+    "`learn.fit(epochs, lr)` without progress output, on the configuration's fast path (under DDP when the process group has several ranks)."
     fast = FastPath(learn.dls.train.device, cfg.amp, cfg.channels_last, cfg.compile)
+    ddp = DDPTrainer() if world_size() > 1 else None
     with learn.no_bar(), learn.no_logging(), torch.autograd.set_detect_anomaly(cfg.detect_anomaly), fast:
         learn.fast_path = fast.add(learn.model, *nets)      # a stage callback may add networks it creates (`DataFreeKD`)
         learn.recorder.smooth_loss = DeviceSmoothLoss(learn.recorder.smooth_loss.beta)
-        learn.fit(epochs, lr)
+        if ddp: learn.add_cb(ddp)
+        try: learn.fit(epochs, lr)
+        finally:
+            if ddp: ddp.restore(); learn.remove_cb(ddp)
 
 # %% ../nbs/09_augkd.ipynb #35cfde1f
 class DataFreeStage(Callback):
@@ -195,12 +200,18 @@ class DataFreeStage(Callback):
         self.stats = BNStats(self.teacher)
         self.bank = torch.randn(self.cfg.val_bank * self.cfg.bs, self.cfg.latent_size, generator=torch.Generator().manual_seed(0)).to(dev)
         self.best, self.best_state, self.log = None, None, []
+        local_batch(self.cfg.bs)                    # the global batch must divide among the ranks
 
-    def z(self): return torch.randn(self.cfg.bs, self.cfg.latent_size, device=self.dls.train.device)
+    def z(self):
+        "This rank's share of a latent batch of the configured (global) size."
+        return rank_slice(torch.randn(self.cfg.bs, self.cfg.latent_size, device=self.dls.train.device))
+
+    @property
+    def student(self): return bare(self.learn.model)
 
     def generator_step(self):
         x = self.gen(self.z())
-        loss, self.g_terms = generator_loss(self.teacher(x), self.learn.model(x), self.stats, self.weights)
+        loss, self.g_terms = generator_loss(self.teacher(x), self.student(x), self.stats, self.weights)   # the bare student: DDP would wait for its gradients
         own_step(loss, self.gen, self.g_opt)
 
     def before_batch(self):
@@ -228,15 +239,15 @@ class DataFreeStage(Callback):
     @torch.no_grad()
     def validate(self):
         "Mean G and E losses on the fixed latent bank (eval mode) and the student's Acc@1 on the selection split."
-        nets = (self.gen, self.enc, self.learn.model)
+        nets = (self.gen, self.enc, self.student)
         for n in nets: n.eval()
         g_loss = e_loss = 0.0
         for z0 in self.bank.split(self.cfg.bs):
             x = self.gen(z0); t = self.teacher(x)
-            g_loss += generator_loss(t, self.learn.model(x), self.stats, self.weights)[0].item() * len(z0)
+            g_loss += generator_loss(t, self.student(x), self.stats, self.weights)[0].item() * len(z0)
             z_hat, mu, logvar = self.enc(x, one_hot(t.argmax(1), self.n_classes))
             e_loss += encoder_loss(z_hat, z0, mu, logvar, self.cfg.beta).item() * len(z0)
-        acc = evaluate(self.learn.model, self.select_domain)['acc1']
+        acc = evaluate(self.student, self.select_domain)['acc1']
         for n in nets: n.train()
         return g_loss / len(self.bank), e_loss / len(self.bank), acc
 
@@ -246,16 +257,17 @@ class DataFreeStage(Callback):
         key = (g, e, -acc)
         if self.best is None or key < self.best:
             self.best, self.best_epoch = key, self.epoch
-            self.best_state = [copy_state(m) for m in (self.gen, self.enc, self.learn.model)]
+            self.best_state = [copy_state(m) for m in (self.gen, self.enc, self.student)]
 
     def after_fit(self):
         self.stats.remove()
-        for m, s in zip((self.gen, self.enc, self.learn.model), self.best_state): m.load_state_dict(s)
+        for m, s in zip((self.gen, self.enc, self.student), self.best_state): m.load_state_dict(s)
 
 def own_step(loss, net, opt, clip:float|None=None):
-    "One optimiser step of `net` alone: gradients by autograd.grad, so no other network's .grad is touched; optional norm clipping."
+    "One optimiser step of `net` alone: gradients by autograd.grad, so no other network's .grad is touched, averaged over the ranks; optional norm clipping."
     params = list(net.parameters())
     for p, g in zip(params, torch.autograd.grad(loss, params)): p.grad = g
+    average_gradients(params)
     if clip: nn.utils.clip_grad_norm_(params, clip)
     opt.step(); opt.zero_grad(set_to_none=True)
 
@@ -289,7 +301,7 @@ class AnchorStage(Callback):
     def before_batch(self):
         # the model takes (x, y); fastai passes xb only, so the label joins the inputs
         self.learn.xb = (self.xb[0], self.yb[0])
-        self.learn.model.normalize_enc_input = not self.training and self.cfg.encoder_val_input == 'normalized'
+        bare(self.learn.model).normalize_enc_input = not self.training and self.cfg.encoder_val_input == 'normalized'
         if self.training:
             self.opt.set_hypers(lr=self.cfg.a_lr * (1 + math.cos(math.pi * self.step_no / self.t_max)) / 2)
             self.step_no += 1
@@ -312,9 +324,9 @@ class AnchorStage(Callback):
                          'anchor_teacher_acc1': 100 * right.sum().item() / per_class.sum().item(),
                          'anchor_top_class_share': per_class.max().item() / per_class.sum().item()})
         if self.best is None or val < self.best:
-            self.best, self.best_epoch, self.best_state = val, self.epoch, copy_state(self.learn.model.anchor)
+            self.best, self.best_epoch, self.best_state = val, self.epoch, copy_state(bare(self.learn.model).anchor)
     def after_fit(self):
-        self.learn.model.anchor.load_state_dict(self.best_state)
+        bare(self.learn.model).anchor.load_state_dict(self.best_state)
         warn_if_anchors_collapsed(self.log[self.best_epoch])
 
 def warn_if_anchors_collapsed(entry:dict, # a stage-2 log entry
@@ -362,7 +374,8 @@ class MixupStage(Callback):
         xm = mixup_images(x, y, self.gen, self.enc, self.anchor, f, self.n_classes) if f < 1 and self.gen is not None else x
         if f >= 1 and self.cfg.normalize_real:              # x_m = x: the second half would repeat the first (same loss, twice the cost)
             self.learn.xb, self.learn.yb = (x,), (y,); return
-        real = x if self.cfg.normalize_real else x * self.learn.model.std + self.learn.model.mean   # S normalises: this undoes it
+        s = bare(self.learn.model)
+        real = x if self.cfg.normalize_real else x * s.std + s.mean   # S normalises: this undoes it
         self.learn.xb, self.learn.yb = (torch.cat([real, xm]),), (torch.cat([y, y]),)
     def after_pred(self):
         if not self.training or not self.kd: return
@@ -397,8 +410,10 @@ def check_compatible(teacher:Teacher, data:SettingData):
     if missing: raise ValueError(f"The student domain's train split of {data.setting} has no images of classes {missing}; AuG-KD conditions E and A on every class.")
 
 def save_stage(path:Path, run_key:str, nets:dict, log:dict):
-    "Write a stage checkpoint atomically."
-    with atomic_write(path) as f: torch.save({'run_key': run_key, 'nets': {k: v.state_dict() for k, v in nets.items()}, 'log': log}, f)
+    "Write a stage checkpoint atomically (rank 0 only in a distributed run; every rank waits for it)."
+    if is_main():
+        with atomic_write(path) as f: torch.save({'run_key': run_key, 'nets': {k: v.state_dict() for k, v in nets.items()}, 'log': log}, f)
+    barrier()
 
 def load_stage(path:Path, run_key:str, nets:dict) -> dict:
     "Load a stage checkpoint into `nets`; error when it belongs to another run configuration."
@@ -508,15 +523,17 @@ def stable_int(*key) -> int: return int(stable_hash(key, 8), 16)
 # %% ../nbs/09_augkd.ipynb #ebe61b77
 def finish_run(run_dir:Path, method:str, student:nn.Module, data:SettingData, teacher:Teacher, seed:int, config:dict,
                logs:dict, seconds:dict, synth_images:int=0) -> dict:
-    "Evaluate the selected student on eval and test, save per-image test softmax and `result-<method>.json` atomically."
+    "Evaluate the selected student on eval and test, save per-image test softmax and `result-<method>.json` atomically (rank 0 only in a distributed run)."
     student.eval()
     with torch.no_grad():
         probs = torch.cat([F.softmax(student(xb), 1) for xb, _ in TensorLoader(data.student_test, 1024, device=next(student.parameters()).device)])
-    with atomic_write(run_dir/f'test_probs-{method}.npy') as f: np.save(f, probs.cpu().numpy())
     res = {'method': method, 'setting': str(data.setting), 'seed': seed, 'eval': evaluate(student, data.student_eval),
            'test': evaluate(student, data.student_test), 'teacher_key': teacher.key, 'split_hash': data.split_hash,
            'config': config, 'seconds': seconds, 'synth_images': synth_images, 'device': str(next(student.parameters()).device), 'logs': logs}
-    with atomic_write(run_dir/f'result-{method}.json', 'w') as f: json.dump(res, f, indent=1, default=str)
+    if is_main():
+        with atomic_write(run_dir/f'test_probs-{method}.npy') as f: np.save(f, probs.cpu().numpy())
+        with atomic_write(run_dir/f'result-{method}.json', 'w') as f: json.dump(res, f, indent=1, default=str)
+    barrier()
     return res
 
 # %% ../nbs/09_augkd.ipynb #dfd8b9a5

@@ -4,13 +4,14 @@
 
 # %% ../nbs/90_cli.ipynb #7a03b9a9
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 import pandas as pd
 from .core import *
 from .data import *
 from .digits import *
-from .reproduce import DEFAULT_GRID, expand_grid, reproduce
+from .reproduce import DEFAULT_GRID, expand_grid, reproduce, run_one, run_distributed
+from .distributed import is_main, teardown_distributed
 from .docs import build_docs
 
 # %% auto #0
@@ -89,6 +90,17 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
     r.add_argument('--no-grid', action='store_true', help='only the data figures')
     r.add_argument('--a-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of a (stage 3 once per (a, b))')
     r.add_argument('--b-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of b')
+    u = sub.add_parser('run', help='train and evaluate one method on one setting and seed (on several processes with --nproc)')
+    u.add_argument('--setting', required=True, help="a setting name, e.g. 'M,MM,S→U'")
+    u.add_argument('--method', required=True, help='a method name, e.g. augkd, no_kd, dfq+')
+    u.add_argument('--seed', type=int, default=0)
+    u.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper'")
+    u.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides')
+    u.add_argument('--teacher-set', nargs='*', default=[], metavar='KEY=VALUE', help='teacher recipe overrides')
+    u.add_argument('--run-dir', default='runs/single', help='checkpoints and the result (default: %(default)s)')
+    u.add_argument('--device', default='', help="'cpu' or 'cuda' (default: cuda when available)")
+    u.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
+    u.add_argument('--nproc', type=int, default=1, help='processes on this machine, one GPU each on CUDA (torchrun; default 1)')
     sub.add_parser('domains', help='list the embedded domains and whether they can be built here')
     d = sub.add_parser('docs', help='build the static HTML documentation (no Quarto needed)')
     d.add_argument('--nbs', default='nbs', help='the notebooks folder (default: %(default)s)')
@@ -104,6 +116,17 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
         sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
         try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens)
         except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
+    elif a.cmd == 'run':
+        if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
+        kw = dict(setting=a.setting, method=a.method, seed=a.seed, preset=a.preset, run_dir=a.run_dir, device=a.device,
+                  data_root=a.data_root, changes=parse_pairs(a.set), teacher_changes=parse_pairs(a.teacher_set))
+        try:
+            if a.nproc > 1 and 'LOCAL_RANK' not in os.environ: res = run_distributed(**kw, nproc=a.nproc)   # the launcher
+            else: res = run_one(**kw)                                                                     # one process, or one rank
+        except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd run: {e}\n")
+        finally: teardown_distributed()
+        if 'LOCAL_RANK' not in os.environ: print(f"{a.setting} seed {a.seed} {res['method']}: test Acc@1 {res['test']['acc1']:.2f}, eval Acc@1 {res['eval']['acc1']:.2f} "
+                            f"({a.nproc} process{'es' if a.nproc > 1 else ''}); result in {Path(a.run_dir)/('result-' + res['method'] + '.json')}")
     elif a.cmd == 'docs':
         try: pages = build_docs(a.nbs, a.out)
         except (ValueError, OSError) as e: p.exit(1, f"augkd docs: {e}\n")

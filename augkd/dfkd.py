@@ -25,6 +25,7 @@ from .losses import kd_kl, onehot_ce, class_balance, bn_stat_loss, tiny_pair
 from .teacher import BestOnEval, topk_metric, Teacher
 from .augkd import (AugKDConfig, augkd_config, from_preset, LatentBatches, CosinePerEpoch, own_step, check_compatible, save_stage, load_stage,
                          finish_run, stable_int, train_on_student_domain, fit_on_fast_path, METHODS)
+from .distributed import local_batch, rank, world_size
 
 # %% auto #0
 __all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'SYNTH_PRESETS', 'l1_logits',
@@ -465,9 +466,16 @@ class DataFreeKD(Callback):
     def __init__(self, synth:Synthesizer, teacher:nn.Module, n_classes:int, bs:int, tau:float):
         self.synth, self.teacher, self.n_classes, self.bs, self.tau = synth, teacher, n_classes, bs, tau
     def before_fit(self):
+        self.shard_batches()
         self.synth.setup(self.teacher, self.learn.model, self.n_classes, self.dls.train.device)
         if (fast := getattr(self.learn, 'fast_path', None)) is not None: fast.add(*self.synth.networks())   # networks made by setup
+        if rank(): torch.manual_seed(torch.initial_seed() + 7919 * rank())    # after setup (same initial weights): each rank synthesises its own share
         self.synth_seconds, self.synth_images, self.student_steps = 0.0, 0, 0
+    def shard_batches(self):
+        "In a distributed run, the student and synthesis batches are global: each rank takes its share."
+        if world_size() == 1: return
+        self.bs = local_batch(self.bs, 'student batch size')
+        if hasattr(self.synth, 'bs'): self.synth.bs = local_batch(self.synth.bs, 'synthesis batch size')
     def before_batch(self):
         if not self.training: return
         if self.student_steps % self.synth.kd_per_round == 0:
@@ -590,7 +598,7 @@ class DFKDMethod:
         freeze(teacher.model.to(device))
         fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, teacher.model)
         best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
-        return {'synth': settings, 'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images,
+        return {'synth': settings, 'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images * world_size(),
                 'student_steps': cb.student_steps, 'ood_images': ood_images, 'history': [[float(v) for v in r] for r in learn.recorder.values]}
 
     def fit(self, data:SettingData, teacher:Teacher, run_dir:Path|str, seed:int=0, device=None) -> dict:

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .models import BNStats
+from .distributed import global_mean
 
 # %% auto #0
 __all__ = ['GENERATOR_WEIGHTS', 'MASK_BUDGETS', 'UNCERTAINTIES', 'kd_kl', 'onehot_ce', 'class_balance', 'bn_stat_loss',
@@ -34,7 +35,7 @@ def class_balance(t_logits:torch.Tensor, # teacher logits
                   base:float=10.0, # logarithm base (AuG-KD uses log₁₀)
                  ) -> torch.Tensor:
     "Σ_c p̄_c log p̄_c = −H(p̄) of the batch-mean teacher prediction; minimal when classes are balanced."
-    pbar = F.softmax(t_logits, 1).mean(0).clamp_min(1e-8)
+    pbar = global_mean(F.softmax(t_logits, 1)).clamp_min(1e-8)      # over the global batch in a distributed run
     return (pbar * pbar.log()).sum() / math.log(base)
 
 # %% ../nbs/08_losses.ipynb #ef57168e

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 from .core import *
+from .distributed import global_moments, bessel
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'MODEL_PAIRS', 'AMP_MODES', 'CHANNELS_LAST_MODES', 'COMPILE_MODES',
@@ -202,14 +203,9 @@ def features_and_logits(model:nn.Module, # a classifier (possibly `Normalized`)
 def batch_moments(x:torch.Tensor, # N×C×H×W activations
                   unbiased:bool=True, # divide the sum of squares by n − 1 instead of n
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per-channel mean and variance over (N, H, W), in two passes (several times faster on CPU than `Tensor.var` over these dims), in float32."
-    x = x.float()    # a no-op in float32; under bf16 autocast the statistics a loss matches stay in float32
-    m = x.mean((0, 2, 3), keepdim=True)
-    v = (x - m).square().mean((0, 2, 3))
-    if unbiased:
-        n = x.numel() // x.shape[1]
-        v = v * (n / max(n - 1, 1))
-    return m.flatten(), v
+    "Per-channel mean and variance over (N, H, W), in two passes (several times faster on CPU than `Tensor.var` over these dims), in float32; over the global batch in a distributed run."
+    m, v, n = global_moments(x)      # float32 (under bf16 autocast the statistics a loss matches stay in float32)
+    return m, v * bessel(n) if unbiased else v
 
 # %% ../nbs/05_models.ipynb #d597c9cf
 class BNStats:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from .distributed import global_randn_like
 
 # %% auto #0
 __all__ = ['MASK_ACTIVATIONS', 'Generator', 'uniform_init_', 'Encoder', 'AnchorNet']
@@ -71,7 +72,7 @@ class Encoder(nn.Module):
         h = self.conv3(h).flatten(1)
         mu, logvar = self.mu(h), self.logvar(h).clamp(-5, 3)
         if not self.training and self.eval_mode == 'mean': return mu, mu, logvar
-        eps = torch.randn_like(mu).clamp(-10, 10)
+        eps = global_randn_like(mu).clamp(-10, 10)          # the global batch's draw in a distributed run
         return mu + eps * torch.exp(0.5 * logvar), mu, logvar
 
 # %% ../nbs/07_networks.ipynb #aaac0bfb

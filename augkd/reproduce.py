@@ -4,21 +4,24 @@
 
 # %% ../nbs/13_reproduce.ipynb #7da52175
 from __future__ import annotations
-import json, os, sys, threading, time
+import json, os, subprocess, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
+import torch
 from .core import *
-from .data import get_setting, SETTINGS
+from .data import get_setting, load_setting, SETTINGS
+from .distributed import init_distributed, is_main, barrier
 from .augkd import AugKDConfig, augkd_config, get_method, METHODS
 from .teacher import get_teacher
 from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
 
 # %% auto #0
 __all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'ABLATIONS', 'Cell', 'expand_grid', 'cell_parameters',
-           'experiment_notebook', 'run_cell', 'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers',
-           'reproduce', 'run_figures', 'write_tables', 'bar_figure', 'bar_chart']
+           'experiment_notebook', 'run_cell', 'run_one', 'torchrun_command', 'run_distributed', 'GridProgress',
+           'kernel_threads', 'environ', 'prepare_teachers', 'reproduce', 'run_figures', 'write_tables', 'bar_figure',
+           'bar_chart']
 
 # %% ../nbs/13_reproduce.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def run_cell(cell:Cell, # the cell
              device:str='', # '' → automatic
              data_root:str='', # dataset root for folder datasets
              log_output:bool=False, # stream the notebook's output
+             nproc:int=1, # processes (GPUs) the cell trains on, under torchrun
             ) -> tuple[dict, Path]:
     "Run (or pick up) one cell; return its result record and its executed notebook."
     import papermill as pm
@@ -95,13 +99,66 @@ def run_cell(cell:Cell, # the cell
     marker = run_dir/f'cell-{cell.method}.key'
     if not (done.exists() and marker.exists() and marker.read_text() == cell.key):
         nb_out.parent.mkdir(parents=True, exist_ok=True)
-        params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device}
+        params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device, 'nproc': nproc}
         pm.execute_notebook(experiment_notebook(), nb_out, parameters=params, kernel_name='python3', progress_bar=False,
                             log_output=log_output, extra_arguments=KERNEL_ARGS)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
         with atomic_write(marker, 'w') as f: f.write(cell.key)
     return json.loads(done.read_text()), nb_out
 
 # %% ../nbs/13_reproduce.ipynb #050d11bb
+def run_one(setting:str, # a registered setting
+            method:str, # a registered method
+            seed:int=0, # split and training seed
+            preset:str='quick', # 'quick' or 'paper'
+            run_dir:Path|str='runs/single', # checkpoints and the result
+            device:str='', # 'cpu', 'cuda' or '' (cuda when available); under torchrun each rank takes its local GPU
+            data_root:str='', # dataset root for Office-31 / Office-Home / VisDA-2017
+            changes:dict|None=None, # AuG-KD config overrides
+            teacher_changes:dict|None=None, # teacher recipe overrides
+            teacher_seed:int=0, # the teacher of a setting is trained once, with this seed
+           ) -> dict:
+    "Train and evaluate one method on one setting and seed (on every rank under torchrun; rank 0 writes); return the result record."
+    dev = init_distributed(device)
+    root = data_root or None
+    data = load_setting(setting, seed, root=root)
+    teacher = lambda: get_teacher(setting, seed=teacher_seed, preset=preset, root=root, device=dev, **(teacher_changes or {}))
+    if is_main(): t = teacher()                     # trains the teacher if it is missing: one rank does, the others then load it
+    barrier()
+    if not is_main(): t = teacher()
+    cfg = augkd_config(preset, **(changes or {}))
+    return get_method(method, cfg).fit(data, t, Path(run_dir), seed, dev)
+
+def torchrun_command(nproc:int, # processes on this machine
+                     args:list, # the `augkd` command line
+                    ) -> list:
+    "The command that runs `augkd <args>` on `nproc` processes of this machine under torchrun."
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}', '-m', 'augkd.cli', *map(str, args)]
+
+def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run_dir:Path|str='runs/single', device:str='',
+                    data_root:str='', changes:dict|None=None, teacher_changes:dict|None=None,
+                    nproc:int=2, # processes (one GPU each on CUDA)
+                    file=None, # where torchrun's output goes (default: this process's stdout/stderr)
+                   ) -> dict:
+    "`run_one` on `nproc` processes of this machine under torchrun; return the result record rank 0 wrote."
+    if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}.")
+    cfg = augkd_config(preset, **(changes or {}))
+    if cfg.bs % nproc: raise ValueError(f"The batch size {cfg.bs} does not divide among {nproc} processes: choose a multiple of {nproc} or set bs.")
+    cuda = device.startswith('cuda') if device else torch.cuda.is_available()
+    if cuda and nproc > (n := torch.cuda.device_count()): raise ValueError(f"nproc={nproc} needs {nproc} GPUs, but this machine has {n}.")
+    get_method(method)                                   # an unknown name fails here, not in N processes
+    root = data_root or None
+    load_setting(setting, seed, root=root)
+    get_teacher(setting, seed=0, preset=preset, root=root, device=device or None, **(teacher_changes or {}))
+    run_dir = Path(run_dir).resolve()
+    args = ['run', '--setting', setting, '--method', method, '--seed', seed, '--preset', preset, '--run-dir', run_dir,
+            '--device', device or ('cuda' if cuda else 'cpu'), '--data-root', data_root,   # no --nproc: torchrun would take it for its own option
+            '--set', *[f'{k}={json.dumps(v)}' for k, v in (changes or {}).items()],
+            '--teacher-set', *[f'{k}={json.dumps(v)}' for k, v in (teacher_changes or {}).items()]]
+    r = subprocess.run(torchrun_command(nproc, args), stdout=file, stderr=subprocess.STDOUT if file else None)
+    if r.returncode: raise RuntimeError(f"torchrun with {nproc} processes failed (exit code {r.returncode}) for {setting} seed {seed} {method}; its output says why.")
+    return json.loads((run_dir/f'result-{method}.json').read_text())
+
+# %% ../nbs/13_reproduce.ipynb #aed9fcee
 def _hms(s:float) -> str:
     s = int(s); return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 

@@ -21,6 +21,7 @@ from .core import *
 from .domains import *
 from .data import *
 from .models import *
+from .distributed import bare
 
 # %% auto #0
 __all__ = ['TEACHER_PRESETS', 'TeacherRecipe', 'teacher_recipe', 'topk_accuracies', 'evaluate', 'topk_metric', 'WarmupConstant',
@@ -104,9 +105,9 @@ class BestOnEval(Callback):
         score = tuple(vals[n] for n in ('accuracy', 'top_k_accuracy3', 'top_k_accuracy5') if n in vals)
         if self.best is None or score > self.best:
             self.best, self.best_epoch = score, self.epoch
-            self.best_state = copy_state(self.learn.model)
+            self.best_state = copy_state(bare(self.learn.model))
     def after_fit(self):
-        if self.best_state is not None: self.learn.model.load_state_dict(self.best_state)
+        if self.best_state is not None: bare(self.learn.model).load_state_dict(self.best_state)
 
 class ChannelsLastInput(Callback):
     "Channels-last memory format for the model and every input batch."
