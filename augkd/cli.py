@@ -88,6 +88,12 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
     r.add_argument('--epochs', type=int, default=10, help='shift-matrix probe epochs (default: 10)')
     r.add_argument('--seed', type=int, default=0, help='seed of the data figures')
     r.add_argument('--no-grid', action='store_true', help='only the data figures')
+    r.add_argument('--executor', default='local', choices=('local', 'ray'), help="'local' (this machine, --jobs at a time) or 'ray' (a task per cell)")
+    r.add_argument('--address', default=None, help='Ray: HOST:PORT of a running cluster (default: start a local Ray instance)')
+    r.add_argument('--retries', type=int, default=2, help='Ray: resubmissions of a failed cell, a dead worker included (default: 2)')
+    r.add_argument('--cell-gpus', type=int, default=None, help='Ray: GPUs per cell (default: 1 on a cluster with GPUs, else 0); above 1, DDP')
+    r.add_argument('--cell-cpus', type=int, default=1, help='Ray: CPUs per cell (default: 1)')
+    r.add_argument('--nproc', type=int, default=1, help='local: processes (GPUs) per cell, under torchrun (default: 1)')
     r.add_argument('--a-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of a (stage 3 once per (a, b))')
     r.add_argument('--b-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of b')
     u = sub.add_parser('run', help='train and evaluate one method on one setting and seed (on several processes with --nproc)')
@@ -111,10 +117,15 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
         if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
         try: cells = expand_grid(a.settings, a.methods.split(','), a.seeds, a.preset, parse_pairs(a.set), parse_pairs(a.teacher_set))
         except ValueError as e: p.error(str(e))
+        if a.executor == 'ray' and a.address:                      # before the data figures: a wrong address fails in seconds
+            from augkd.cluster import check_address
+            try: check_address(a.address)
+            except (ValueError, ConnectionError) as e: p.exit(1, f"augkd reproduce: {e}\n")
         reproduce_data_figures(a.out, a.epochs, a.seed)
         if a.no_grid: return
         sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
-        try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens)
+        try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,
+                       retries=a.retries, cell_gpus=a.cell_gpus, cell_cpus=a.cell_cpus, nproc=a.nproc)
         except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
     elif a.cmd == 'run':
         if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")

@@ -18,10 +18,10 @@ from .teacher import get_teacher
 from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'ABLATIONS', 'Cell', 'expand_grid', 'cell_parameters',
-           'experiment_notebook', 'run_cell', 'run_one', 'torchrun_command', 'run_distributed', 'GridProgress',
-           'kernel_threads', 'environ', 'prepare_teachers', 'reproduce', 'run_figures', 'write_tables', 'bar_figure',
-           'bar_chart']
+__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'EXECUTORS', 'ABLATIONS', 'Cell', 'expand_grid',
+           'cell_parameters', 'experiment_notebook', 'run_cell', 'run_one', 'torchrun_command', 'run_distributed',
+           'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers', 'GridRun', 'short_error', 'run_locally',
+           'reproduce', 'run_figures', 'write_tables', 'bar_figure', 'bar_chart']
 
 # %% ../nbs/13_reproduce.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -204,39 +204,77 @@ def prepare_teachers(cells:list[Cell], device:str='', data_root:str='', file=Non
         t = get_teacher(setting, seed=0, preset=preset, root=data_root or None, device=device or None, **dict(tch))
         print(f"teacher of {setting} ({preset}): {t.key}, ready in {time.time() - t0:.0f} s", file=file or sys.stdout, flush=True)
 
+class GridRun:
+    "The driver's bookkeeping of a grid: each finished cell goes into the results database and the progress line; failures and the cells skipped after them are collected."
+    def __init__(self, store:ResultsDB, bar:GridProgress, out:Path):
+        self.store, self.bar, self.out, self.failures, self.skipped = store, bar, out, [], []
+    def done(self, c:Cell, res:dict, nb:Path, seconds:float):
+        "Record a finished cell (once: the database ignores a run it holds)."
+        self.store.add(*run_record(res, c.key, c.preset, seconds, str(nb)))
+        self.bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}")
+    def failed(self, c:Cell, group:list, why:str):
+        "Record a failed cell; the later cells of its group are skipped (they may need its checkpoints)."
+        self.failures.append((c, why))
+        self.bar.step(f"{c}: FAILED, see {self.out/c.group/'notebooks'/(c.method + '.ipynb')}")
+        self.skipped.extend(group[group.index(c) + 1:])
+
+def short_error(e:BaseException) -> str:
+    "An exception's type and the last line of its message."
+    msg = str(e).strip()
+    return f"{type(e).__name__}: {msg.splitlines()[-1] if msg else ''}"
+
+def run_locally(groups:list, # lists of cells; a group's cells run in order
+                grid:GridRun, out:Path, device:str='', data_root:str='',
+                jobs:int=1, # groups at a time (threads, each driving papermill kernels)
+                nproc:int=1, # processes per cell (torchrun)
+                file=None):
+    "The `local` executor: the groups on a thread pool of this machine, the teachers prepared first."
+    prepare_teachers([c for g in groups for c in g], device, data_root, file)
+    def run_group(group):
+        for c in group:
+            t0 = time.time()
+            try: res, nb = run_cell(c, out, device, data_root, nproc=nproc)
+            except Exception as e: grid.failed(c, group, short_error(e)); break
+            grid.done(c, res, nb, time.time() - t0)
+    with ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups))
+
+EXECUTORS = ('local', 'ray')
+
 def reproduce(cells:list[Cell], # from `expand_grid`
               out:Path|str='runs/reproduce', # grid folder: checkpoints, results, executed notebooks
               db:Path|str|None=None, # the results database (default: <out>/results.sqlite)
               figures:Path|str|None='figures', # where tables go (None: none)
-              jobs:int=1, # (setting, seed) groups run in parallel
+              jobs:int=1, # (setting, seed) groups run in parallel (local executor)
               device:str='', # '' → automatic
               data_root:str='', # dataset root for folder datasets
               file=None, # where the progress goes (default stdout)
               sensitivity:tuple|None=None, # ((a values), (b values)) for the heatmap (stage 3 once per point); None: no heatmap
+              executor:str='local', # 'local' (threads on this machine) or 'ray' (a task per cell on a Ray cluster)
+              address:str|None=None, # the Ray cluster's HOST:PORT (None: start a local Ray instance)
+              retries:int=2, # Ray: attempts after a cell's first failure (a dead worker included)
+              cell_gpus:int|None=None, # Ray: GPUs per cell (None: 1 on a cluster with GPUs, else 0); above 1, the cell trains under DDP
+              cell_cpus:int=1, # Ray: CPUs per cell (its kernel's threads)
+              nproc:int=1, # local: processes per cell (torchrun, one GPU each on CUDA)
              ) -> dict:
     "Run the grid's missing cells, record them, write the tables; return counts and failures."
+    lookup(dict.fromkeys(EXECUTORS), executor, 'executor')
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)          # absolute: the kernels need no working folder
     figures = Path(figures).resolve() if figures else None
     store = ResultsDB(db or out/'results.sqlite')
     todo = [c for c in cells if not store.has(c.key)]
     groups = {}
     for c in todo: groups.setdefault(c.group, []).append(c)
-    bar, failures, skipped = GridProgress(len(cells), len(cells) - len(todo), jobs, file=file), [], []
+    grid = GridRun(store, GridProgress(len(cells), len(cells) - len(todo), jobs, file=file), out)
     threads = os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)           # the user's setting wins
-    print(f"{len(cells)} cells, {len(cells) - len(todo)} already in {store.path}, {len(todo)} to run in {len(groups)} groups "
-          f"({jobs} at a time, {threads} thread(s) each on CPU)", file=file or sys.stdout, flush=True)
-    prepare_teachers(todo, device, data_root, file)
-    def run_group(group):
-        for c in group:
-            t0 = time.time()
-            try: res, nb = run_cell(c, out, device, data_root)
-            except Exception as e:
-                failures.append((c, f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"))
-                bar.step(f"{c}: FAILED, see {out/c.group/'notebooks'/(c.method + '.ipynb')}")
-                skipped.extend(group[group.index(c) + 1:]); break          # later cells of the group may need this one's checkpoints
-            store.add(*run_record(res, c.key, c.preset, time.time() - t0, str(nb)))
-            bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}")
-    with environ(OMP_NUM_THREADS=threads), ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups.values()))
+    where = f"{jobs} at a time, {threads} thread(s) each on CPU" if executor == 'local' else f"as Ray tasks on {address or 'a local Ray instance'}"
+    print(f"{len(cells)} cells, {len(cells) - len(todo)} already in {store.path}, {len(todo)} to run in {len(groups)} groups ({where})",
+          file=file or sys.stdout, flush=True)
+    if executor == 'ray':
+        from augkd.cluster import run_on_ray
+        run_on_ray(list(groups.values()), grid, out, device, data_root, address, retries, cell_gpus, cell_cpus, file)
+    else:
+        with environ(OMP_NUM_THREADS=threads): run_locally(list(groups.values()), grid, out, device, data_root, jobs, nproc, file)
+    failures, skipped = grid.failures, grid.skipped
     tables = write_tables(store, cells, figures) if figures else {}
     first = next((c for c in cells if c.method == 'augkd'), None)
     if figures and first and not any(c.group == first.group for c, _ in failures):
