@@ -47,8 +47,8 @@ check-clean: $(STAMP)
 	  git diff --exit-code --stat -- nbs || { echo "Notebooks were not clean: nbdev_clean changed them; commit the cleaned versions."; exit 1; }; \
 	else echo "not a git checkout: clean check skipped"; fi
 
-pytest: $(STAMP)  ## two workers, one thread each (2-core machines)
-	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 tests
+pytest: $(STAMP)  ## two workers, one thread each (2-core machines); the Ray tests share one worker
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadgroup tests
 
 slow: $(STAMP)  ## also run the notebooks' #| slow cells
-	NBDEV_TEST_FLAGS=slow OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 tests
+	NBDEV_TEST_FLAGS=slow OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadgroup tests

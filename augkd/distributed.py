@@ -20,7 +20,7 @@ from .data import TensorLoader
 __all__ = ['SYNCED_LAYERS', 'world_size', 'rank', 'is_main', 'barrier', 'init_distributed', 'teardown_distributed', 'local_batch',
            'rank_bounds', 'rank_slice', 'global_randn_like', 'synced_statistics', 'syncing', 'AllReduceSum',
            'global_mean', 'global_moments', 'bessel', 'SyncedBatchNorm2d', 'SyncedBatchNorm1d', 'GlobalDropout',
-           'sync_batchnorm', 'unsync_batchnorm', 'average_gradients', 'broadcast_state', 'ShardedLoader', 'bare',
+           'sync_layers', 'unsync_layers', 'average_gradients', 'broadcast_state', 'ShardedLoader', 'bare',
            'DDPTrainer']
 
 # %% ../nbs/04a_distributed.ipynb #033042fa
@@ -175,14 +175,14 @@ class GlobalDropout(nn.Dropout):
 
 SYNCED_LAYERS = {nn.BatchNorm2d: SyncedBatchNorm2d, nn.BatchNorm1d: SyncedBatchNorm1d, nn.Dropout: GlobalDropout}
 
-def sync_batchnorm(*nets:nn.Module|None) -> list:
+def sync_layers(*nets:nn.Module|None) -> list:
     "Switch every BatchNorm1d/2d (and Dropout) of `nets` to its synchronised class in place; return (layer, original class) pairs."
     out = [(m, type(m)) for net in nets if net is not None for m in net.modules() if type(m) in SYNCED_LAYERS]
     for m, cls in out: m.__class__ = SYNCED_LAYERS[cls]
     return out
 
-def unsync_batchnorm(layers:list):
-    "Undo `sync_batchnorm`."
+def unsync_layers(layers:list):
+    "Undo `sync_layers`."
     for m, cls in layers: m.__class__ = cls
 
 # %% ../nbs/04a_distributed.ipynb #a4d610ef
@@ -236,7 +236,7 @@ class DDPTrainer(Callback):
     def before_fit(self):
         fast = getattr(self.learn, 'fast_path', None)
         nets = fast.nets if fast is not None else [self.learn.model]
-        self.layers = sync_batchnorm(*nets) if self.sync_bn else []
+        self.layers = sync_layers(*nets) if self.sync_bn else []
         broadcast_state(*nets)
         self.bare, dev = self.learn.model, self.dls.train.device
         self.learn.model = DistributedDataParallel(self.bare, device_ids=[dev.index] if dev.type == 'cuda' else None,
@@ -251,5 +251,5 @@ class DDPTrainer(Callback):
         if not self.active: return
         self.sync.__exit__(None, None, None)
         self.learn.model, self.learn.dls.loaders[0] = self.bare, self.train_dl
-        unsync_batchnorm(self.layers)
+        unsync_layers(self.layers)
         self.active = False
