@@ -495,6 +495,7 @@ class AugKD:
         device = torch.device(device) if device is not None else default_device()
         check_compatible(teacher, data)
         run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(stable_int(seed, 'networks'))   # torch seeds each new process at random: initial weights come from the seed alone
         nets = self.networks(len(data.classes))
         logs, seconds = {}, {}
         plan = {'full': ('stage1', 'stage2', 'stage3'), 'no_anchor': ('stage1', 'stage3'), 'no_mixup': ('stage1', 'stage3')}[self.ablation]
@@ -529,7 +530,8 @@ def finish_run(run_dir:Path, method:str, student:nn.Module, data:SettingData, te
         probs = torch.cat([F.softmax(student(xb), 1) for xb, _ in TensorLoader(data.student_test, 1024, device=next(student.parameters()).device)])
     res = {'method': method, 'setting': str(data.setting), 'seed': seed, 'eval': evaluate(student, data.student_eval),
            'test': evaluate(student, data.student_test), 'teacher_key': teacher.key, 'split_hash': data.split_hash,
-           'config': config, 'seconds': seconds, 'synth_images': synth_images, 'device': str(next(student.parameters()).device), 'logs': logs}
+           'config': config, 'seconds': seconds, 'synth_images': synth_images, 'device': str(next(student.parameters()).device),
+           'execution': execution_record(), 'student_digest': weights_digest(student), 'logs': logs}
     if is_main():
         with atomic_write(run_dir/f'test_probs-{method}.npy') as f: np.save(f, probs.cpu().numpy())
         with atomic_write(run_dir/f'result-{method}.json', 'w') as f: json.dump(res, f, indent=1, default=str)

@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #e7b07097
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, os, random, tempfile
+import contextlib, difflib, hashlib, json, os, platform, random, tempfile
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['UnknownNameError', 'unknown_name', 'lookup', 'project_root', 'data_dir', 'seed_everything', 'stable_hash', 'rng_for',
-           'array_digest', 'atomic_write', 'save_arrays', 'CorruptFileError', 'load_arrays', 'default_device']
+__all__ = ['UnknownNameError', 'unknown_name', 'lookup', 'project_root', 'data_dir', 'seed_everything', 'processor_name',
+           'execution_record', 'stable_hash', 'rng_for', 'array_digest', 'weights_digest', 'atomic_write',
+           'save_arrays', 'CorruptFileError', 'load_arrays', 'default_device']
 
 # %% ../nbs/00_core.ipynb #cb37c298
 class UnknownNameError(ValueError):
@@ -65,6 +66,19 @@ def seed_everything(seed:int, # one seed for python, numpy and torch
     "Seed Python's, NumPy's and torch's global generators."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
+# %% ../nbs/00_core.ipynb #57d5aaec
+def processor_name() -> str:
+    "The CPU's model name (Linux's /proc/cpuinfo), else what `platform` knows."
+    with contextlib.suppress(OSError):
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'): return line.split(':', 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+def execution_record() -> dict:
+    "What besides the seed sets a run's float rounding: torch's version, its CPU threads, the processor and the GPU."
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'processor': processor_name(), 'gpu': gpu}
+
 # %% ../nbs/00_core.ipynb #75479103
 def stable_hash(obj, # anything JSON can encode (dict keys are sorted)
                 n:int=12, # hex digits to keep
@@ -88,6 +102,17 @@ def array_digest(*arrays, # numpy arrays or tensors
     for a in arrays:
         a = np.ascontiguousarray(a.cpu().numpy() if isinstance(a, torch.Tensor) else a)
         h.update(f"{a.dtype}{a.shape}".encode()); h.update(a.tobytes())
+    return h.hexdigest()[:n]
+
+# %% ../nbs/00_core.ipynb #443d76da
+def weights_digest(state, # a module or its state dict
+                   n:int=16, # hex digits to keep
+                  ) -> str:
+    "A content hash of a state dict: every entry's name, dtype, shape and bytes, in order."
+    h = hashlib.sha256()
+    for k, v in (state.state_dict() if hasattr(state, 'state_dict') else state).items():
+        v = v.detach().cpu().contiguous()
+        h.update(f"{k}{v.dtype}{tuple(v.shape)}".encode()); h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:n]
 
 # %% ../nbs/00_core.ipynb #f7fdbef9

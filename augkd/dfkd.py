@@ -606,6 +606,7 @@ class DFKDMethod:
         device = torch.device(device) if device is not None else default_device()
         check_compatible(teacher, data)
         run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(stable_int(seed, self.method, 'init'))   # torch seeds each new process at random: initial weights come from the seed alone
         student = build_model(self.cfg.student, len(data.classes))
         key = self.run_key(data, teacher, seed)
         path, logs, seconds = run_dir/f'dfkd-{self.method}-{key[:8]}.pt', {}, {}
