@@ -30,6 +30,7 @@ def fingerprint(run_dir:Path, results:dict) -> dict:
 
 if __name__ == '__main__':
     run_dir = Path(sys.argv[1])
+    torch.use_deterministic_algorithms(True)     # any CPU kernel torch knows to be nondeterministic would now raise
     if '--burn' in sys.argv: torch.randn(12345); torch.rand(7)     # a different history of the global generator before the runs
     data = load_setting('M→U', seed=0)
     teacher = get_teacher(data, preset='quick', epochs=1, device='cpu')
