@@ -10,12 +10,15 @@ import pandas as pd
 from .core import *
 from .data import *
 from .digits import *
-from .reproduce import DEFAULT_GRID, expand_grid, reproduce, run_one, run_distributed
+from .grid import DEFAULT_GRID, expand_grid
+from .reproduce import reproduce
+from .launch import run_one, run_distributed
 from .distributed import is_main, teardown_distributed
 from .docs import build_docs
 
 # %% auto #0
-__all__ = ['markdown_table', 'reproduce_data_figures', 'parse_pairs', 'main']
+__all__ = ['markdown_table', 'reproduce_data_figures', 'parse_pairs', 'run_options', 'build_parser', 'cmd_reproduce', 'cmd_run',
+           'cmd_docs', 'cmd_domains', 'main']
 
 # %% ../nbs/90_cli.ipynb #08a579d1
 def markdown_table(df:pd.DataFrame, # the table
@@ -66,25 +69,32 @@ def parse_pairs(items:list, # 'key=value' strings
         except json.JSONDecodeError: out[k] = v
     return out
 
-# %% ../nbs/90_cli.ipynb #9735bd22
-def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
-        ):
-    "The `augkd` console script."
+# %% ../nbs/90_cli.ipynb #479c902b
+def run_options() -> argparse.ArgumentParser:
+    "The options every training command takes (an argparse parent parser)."
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper' (ResNet-34 → MobileNet-V3-Small) (default: %(default)s)")
+    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides (for every cell of a grid)')
+    p.add_argument('--teacher-set', nargs='*', default=[], metavar='KEY=VALUE', help='teacher recipe overrides')
+    p.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
+    p.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
+    p.add_argument('--nproc', type=int, default=1, help='processes per run on this machine, one GPU each on CUDA (torchrun; default 1)')
+    return p
+
+# %% ../nbs/90_cli.ipynb #c679022e
+def build_parser() -> argparse.ArgumentParser:
+    "The `augkd` command line: `reproduce`, `run`, `domains` and `docs`."
     p = argparse.ArgumentParser(prog='augkd', description='Out-of-domain knowledge distillation benchmark.')
     sub = p.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('reproduce', help='run the experiment grid and regenerate the tables and figures')
+    common = run_options()
+    r = sub.add_parser('reproduce', parents=[common], help='run the experiment grid and regenerate the tables and figures')
     r.add_argument('--settings', nargs='+', default=list(DEFAULT_GRID['settings']), help='setting names (default: %(default)s)')
     r.add_argument('--methods', default=','.join(DEFAULT_GRID['methods']), help='comma-separated methods (default: %(default)s)')
     r.add_argument('--seeds', type=int, nargs='+', default=list(DEFAULT_GRID['seeds']))
-    r.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper' (ResNet-34 → MobileNet-V3-Small)")
-    r.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides for every cell')
-    r.add_argument('--teacher-set', nargs='*', default=[], metavar='KEY=VALUE', help='teacher recipe overrides')
     r.add_argument('--jobs', type=int, default=2, help='(setting, seed) groups in parallel (default: 2)')
     r.add_argument('--runs', default='runs/reproduce', help='checkpoints, results and executed notebooks (default: %(default)s)')
     r.add_argument('--db', default=None, help='results database (default: <runs>/results.sqlite)')
     r.add_argument('--out', default='figures', help='tables and figures (default: figures)')
-    r.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
-    r.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
     r.add_argument('--epochs', type=int, default=10, help='shift-matrix probe epochs (default: 10)')
     r.add_argument('--seed', type=int, default=0, help='seed of the data figures')
     r.add_argument('--no-grid', action='store_true', help='only the data figures')
@@ -93,59 +103,73 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
     r.add_argument('--retries', type=int, default=2, help='Ray: resubmissions of a failed cell, a dead worker included (default: 2)')
     r.add_argument('--cell-gpus', type=int, default=None, help='Ray: GPUs per cell (default: 1 on a cluster with GPUs, else 0); above 1, DDP')
     r.add_argument('--cell-cpus', type=int, default=1, help='Ray: CPUs per cell (default: 1)')
-    r.add_argument('--nproc', type=int, default=1, help='local: processes (GPUs) per cell, under torchrun (default: 1)')
     r.add_argument('--a-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of a (stage 3 once per (a, b))')
     r.add_argument('--b-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of b')
-    u = sub.add_parser('run', help='train and evaluate one method on one setting and seed (on several processes with --nproc)')
+    u = sub.add_parser('run', parents=[common], help='train and evaluate one method on one setting and seed (on several processes with --nproc)')
     u.add_argument('--setting', required=True, help="a setting name, e.g. 'M,MM,S→U'")
     u.add_argument('--method', required=True, help='a method name, e.g. augkd, no_kd, dfq+')
     u.add_argument('--seed', type=int, default=0)
-    u.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper'")
-    u.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides')
-    u.add_argument('--teacher-set', nargs='*', default=[], metavar='KEY=VALUE', help='teacher recipe overrides')
     u.add_argument('--run-dir', default='runs/single', help='checkpoints and the result (default: %(default)s)')
-    u.add_argument('--device', default='', help="'cpu' or 'cuda' (default: cuda when available)")
-    u.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
-    u.add_argument('--nproc', type=int, default=1, help='processes on this machine, one GPU each on CUDA (torchrun; default 1)')
     sub.add_parser('domains', help='list the embedded domains and whether they can be built here')
     d = sub.add_parser('docs', help='build the static HTML documentation (no Quarto needed)')
     d.add_argument('--nbs', default='nbs', help='the notebooks folder (default: %(default)s)')
     d.add_argument('--out', default='_docs', help='where the pages go (default: %(default)s)')
+    return p
+
+# %% ../nbs/90_cli.ipynb #2c0b32c6
+def cmd_reproduce(a, p):
+    "`augkd reproduce`: validate the grid, draw the data figures when it has a digits setting, run it."
+    if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
+    if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
+    if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
+    try: cells = expand_grid(a.settings, a.methods.split(','), a.seeds, a.preset, parse_pairs(a.set), parse_pairs(a.teacher_set))
+    except ValueError as e: p.error(str(e))
+    if a.executor == 'ray' and a.address:                      # before the data figures: a wrong address fails in seconds
+        from augkd.cluster import check_address
+        try: check_address(a.address)
+        except (ValueError, ConnectionError) as e: p.exit(1, f"augkd reproduce: {e}\n")
+    if a.no_grid or any(get_setting(s).dataset == 'digits' for s in a.settings): reproduce_data_figures(a.out, a.epochs, a.seed)
+    if a.no_grid: return
+    sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
+    try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,
+                   retries=a.retries, cell_gpus=a.cell_gpus, cell_cpus=a.cell_cpus, nproc=a.nproc)
+    except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
+
+# %% ../nbs/90_cli.ipynb #bd182aff
+def cmd_run(a, p):
+    "`augkd run`: one method on one setting and seed, in this process or under torchrun."
+    if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
+    kw = dict(setting=a.setting, method=a.method, seed=a.seed, preset=a.preset, run_dir=a.run_dir, device=a.device,
+              data_root=a.data_root, changes=parse_pairs(a.set), teacher_changes=parse_pairs(a.teacher_set))
+    try:
+        if a.nproc > 1 and 'LOCAL_RANK' not in os.environ: res = run_distributed(**kw, nproc=a.nproc)   # the launcher
+        else: res = run_one(**kw)                                                                     # one process, or one rank
+    except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd run: {e}\n")
+    finally: teardown_distributed()
+    if 'LOCAL_RANK' not in os.environ:
+        print(f"{a.setting} seed {a.seed} {res['method']}: test Acc@1 {res['test']['acc1']:.2f}, eval Acc@1 {res['eval']['acc1']:.2f} "
+              f"({a.nproc} process{'es' if a.nproc > 1 else ''}); result in {Path(a.run_dir)/('result-' + res['method'] + '.json')}")
+
+# %% ../nbs/90_cli.ipynb #e2b9812f
+def cmd_docs(a, p):
+    "`augkd docs`: the static documentation site."
+    try: pages = build_docs(a.nbs, a.out)
+    except (ValueError, OSError) as e: p.exit(1, f"augkd docs: {e}\n")
+    print(f"{len(pages)} pages in {Path(a.out)}; open {Path(a.out)/'index.html'}")
+
+def cmd_domains(a, p):
+    "`augkd domains`: the embedded domains and whether each can be built here."
+    for k, why in available_digit_domains().items():
+        info = DIGIT_DOMAINS[k]
+        print(f"{info.abbr:>3}  {k:<15} {info.role:<28} {'available' if why is None else 'unavailable: ' + why}")
+
+# %% ../nbs/90_cli.ipynb #23feab55
+def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
+        ):
+    "The `augkd` console script."
+    p = build_parser()
     a = p.parse_args(argv)
-    if a.cmd == 'reproduce':
-        if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
-        if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
-        try: cells = expand_grid(a.settings, a.methods.split(','), a.seeds, a.preset, parse_pairs(a.set), parse_pairs(a.teacher_set))
-        except ValueError as e: p.error(str(e))
-        if a.executor == 'ray' and a.address:                      # before the data figures: a wrong address fails in seconds
-            from augkd.cluster import check_address
-            try: check_address(a.address)
-            except (ValueError, ConnectionError) as e: p.exit(1, f"augkd reproduce: {e}\n")
-        reproduce_data_figures(a.out, a.epochs, a.seed)
-        if a.no_grid: return
-        sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
-        try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,
-                       retries=a.retries, cell_gpus=a.cell_gpus, cell_cpus=a.cell_cpus, nproc=a.nproc)
-        except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
-    elif a.cmd == 'run':
-        if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
-        kw = dict(setting=a.setting, method=a.method, seed=a.seed, preset=a.preset, run_dir=a.run_dir, device=a.device,
-                  data_root=a.data_root, changes=parse_pairs(a.set), teacher_changes=parse_pairs(a.teacher_set))
-        try:
-            if a.nproc > 1 and 'LOCAL_RANK' not in os.environ: res = run_distributed(**kw, nproc=a.nproc)   # the launcher
-            else: res = run_one(**kw)                                                                     # one process, or one rank
-        except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd run: {e}\n")
-        finally: teardown_distributed()
-        if 'LOCAL_RANK' not in os.environ: print(f"{a.setting} seed {a.seed} {res['method']}: test Acc@1 {res['test']['acc1']:.2f}, eval Acc@1 {res['eval']['acc1']:.2f} "
-                            f"({a.nproc} process{'es' if a.nproc > 1 else ''}); result in {Path(a.run_dir)/('result-' + res['method'] + '.json')}")
-    elif a.cmd == 'docs':
-        try: pages = build_docs(a.nbs, a.out)
-        except (ValueError, OSError) as e: p.exit(1, f"augkd docs: {e}\n")
-        print(f"{len(pages)} pages in {Path(a.out)}; open {Path(a.out)/'index.html'}")
-    elif a.cmd == 'domains':
-        for k, why in available_digit_domains().items():
-            info = DIGIT_DOMAINS[k]
-            print(f"{info.abbr:>3}  {k:<15} {info.role:<28} {'available' if why is None else 'unavailable: ' + why}")
+    {'reproduce': cmd_reproduce, 'run': cmd_run, 'docs': cmd_docs, 'domains': cmd_domains}[a.cmd](a, p)
 
 # %% ../nbs/90_cli.ipynb #c4a74386
 if __name__ == '__main__' and '__file__' in globals(): main()   # `python -m augkd.cli`; inert inside Jupyter

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, socket, time
 from pathlib import Path
 from .core import *
-from .reproduce import Cell, GridRun, environ, prepare_teachers, run_cell, short_error
+from .grid import Cell, GridRun, environ, prepare_teachers, run_cell, short_error
 
 # %% auto #0
 __all__ = ['check_address', 'connect_ray', 'cluster_nodes', 'cell_resources', 'cell_task', 'teachers_task', 'save_returned',

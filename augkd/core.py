@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['UnknownNameError', 'unknown_name', 'lookup', 'project_root', 'data_dir', 'seed_everything', 'processor_name',
-           'execution_record', 'stable_hash', 'rng_for', 'array_digest', 'weights_digest', 'atomic_write',
-           'save_arrays', 'CorruptFileError', 'load_arrays', 'default_device']
+__all__ = ['UnknownNameError', 'unknown_name', 'lookup', 'from_preset', 'project_root', 'data_dir', 'seed_everything',
+           'processor_name', 'execution_record', 'stable_hash', 'stable_int', 'rng_for', 'array_digest',
+           'weights_digest', 'atomic_write', 'save_arrays', 'CorruptFileError', 'load_arrays', 'default_device']
 
 # %% ../nbs/00_core.ipynb #cb37c298
 class UnknownNameError(ValueError):
@@ -36,6 +36,20 @@ def lookup(registry:dict, # name -> value
     "`registry[name]`, or an `UnknownNameError` listing the valid names."
     try: return registry[name]
     except (KeyError, TypeError): raise unknown_name(kind, name, registry) from None
+
+# %% ../nbs/00_core.ipynb #0ba14705
+def from_preset(cls, # a dataclass of settings
+                presets:dict, # preset name → field values
+                preset:str, # the chosen preset
+                changes:dict, # fields to override
+                what:str, # what the settings are of, for messages ('AuG-KD')
+               ):
+    "A settings dataclass from a named preset plus changes; unknown names are clear errors."
+    base = lookup(presets, preset, f'{what} preset')
+    if bad := set(changes) - set(cls.__dataclass_fields__):
+        raise ValueError(f"Unknown {what} settings {sorted(bad)}; valid: {', '.join(sorted(cls.__dataclass_fields__))}.")
+    return cls(**{**base, **changes})
+
 
 # %% ../nbs/00_core.ipynb #1c0bf6a6
 def project_root(start:Path|str|None=None, # where to start looking; default: the working directory
@@ -86,6 +100,12 @@ def stable_hash(obj, # anything JSON can encode (dict keys are sorted)
     "A hash of `obj` that is the same on every machine and Python run."
     text = json.dumps(obj, sort_keys=True, default=str, separators=(',', ':'))
     return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+# %% ../nbs/00_core.ipynb #7c8a6ed7
+def stable_int(*key, # anything JSON can encode
+              ) -> int:
+    "A 32-bit integer derived from `key` alone, the same on every machine: a seed for one part of a run."
+    return int(stable_hash(key, 8), 16)
 
 # %% ../nbs/00_core.ipynb #6c6ce0bc
 def rng_for(*key, # anything `stable_hash` accepts, e.g. ("digits", "optdigits", 0)
@@ -168,8 +188,10 @@ def load_arrays(path:Path|str, # a file written by `save_arrays`
     return arrays, header['meta'], digest
 
 # %% ../nbs/00_core.ipynb #77cc749e
-def default_device() -> torch.device:
-    "CUDA when available, else Apple's MPS, else the CPU."
+def default_device(device=None, # a device or its name; None: the best one here
+                  ) -> torch.device:
+    "`device` as a `torch.device`; by default CUDA when available, else Apple's MPS, else the CPU."
+    if device is not None: return torch.device(device)
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')

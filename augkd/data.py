@@ -203,7 +203,7 @@ class TensorLoader:
                  device=None, # default: `default_device()`
                  seed:int=0, # seeds shuffling and augmentation
                 ):
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = default_device(device)
         self.x, self.y = domain.x.to(self.device), domain.y.to(self.device)
         self.bs, self.shuffle, self.drop_last, self.augment, self.flip = bs, shuffle, drop_last, augment, flip
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
@@ -258,7 +258,7 @@ def plot_domain_gallery(domains:dict, # abbreviation -> Domain
 
 # %% ../nbs/04_data.ipynb #899914a1
 class LeNet(nn.Module):
-    "The probe network of the source-only shift measurement (data.md, section 2)."
+    "The probe network of the source-only shift measurement: a LeNet."
     def __init__(self, n_classes:int=10):
         super().__init__()
         self.features = nn.Sequential(nn.Conv2d(3, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 5), nn.ReLU(), nn.MaxPool2d(2))

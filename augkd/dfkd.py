@@ -22,17 +22,19 @@ from .data import *
 from .models import *
 from .networks import Generator
 from .losses import kd_kl, onehot_ce, class_balance, bn_stat_loss, tiny_pair
-from .teacher import BestOnEval, topk_metric, Teacher
-from .augkd import (AugKDConfig, augkd_config, from_preset, LatentBatches, CosinePerEpoch, own_step, check_compatible, save_stage, load_stage,
-                         finish_run, stable_int, train_on_student_domain, fit_on_fast_path, METHODS)
+from .teacher import Teacher
+from .training import *
+from .config import AugKDConfig, augkd_config
+from .runs import start_run, run_stage, finish_run
+from .finetune import train_on_student_domain
 from .distributed import local_batch, rank, world_size
 
 # %% auto #0
-__all__ = ['DFKD_PRESETS', 'SYNTHESIZERS', 'METHOD_LOOP', 'PAPER_BUDGET', 'QUICK_SYNTH', 'SYNTH_PRESETS', 'l1_logits',
-           'activation_loss', 'js_divergence', 'total_variation', 'Synthesizer', 'ImagePool', 'attention_map',
-           'feature_resolutions', 'AttentionPairs', 'GenerativeSynth', 'BestSoFar', 'PixelSynth', 'affine_views',
-           'info_nce', 'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator', 'MemoryVAE', 'ReplaySynth',
-           'DataFreeKD', 'DFKDConfig', 'dfkd_config', 'make_synthesizer', 'DFKDMethod', 'register_baseline']
+__all__ = ['DFKD_PRESETS', 'DFKD_BASELINES', 'l1_logits', 'activation_loss', 'js_divergence', 'total_variation', 'Synthesizer',
+           'ImagePool', 'attention_map', 'feature_resolutions', 'AttentionPairs', 'GenerativeSynth', 'BestSoFar',
+           'PixelSynth', 'affine_views', 'info_nce', 'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator',
+           'MemoryVAE', 'ReplaySynth', 'DataFreeKD', 'DFKDConfig', 'Baseline', 'dfkd_config', 'make_synthesizer',
+           'DFKDMethod']
 
 # %% ../nbs/10_dfkd.ipynb #210c9595
 def l1_logits(t_logits, s_logits):
@@ -495,10 +497,10 @@ class DataFreeKD(Callback):
         self.learn.loss = self.loss_grad.detach()
     def after_fit(self): self.synth.close()
 
-# %% ../nbs/10_dfkd.ipynb #e8335358
+# %% ../nbs/10_dfkd.ipynb #c2430544
 @dataclass(frozen=True)
 class DFKDConfig:
-    "The shared data-free student loop (methods.md §9.2) and overrides of a method's synthesizer settings."
+    "The shared data-free student loop and overrides of a method's synthesizer settings."
     bs:int=256 # student batch
     epochs:int=200
     kd_steps:int=400 # student steps per epoch
@@ -516,24 +518,34 @@ DFKD_PRESETS = {
     'quick': dict(bs=128, epochs=10, kd_steps=50),
 }
 
-# each method's published synthesizer settings (methods.md §9.8–9.14); 'quick' scales the synthesis budget for a CPU
-SYNTHESIZERS = {
-    'dfq': (GenerativeSynth, dict(weights={'adv': 1.0, 'bn': 1.0, 'oh': 1.0, 'bal': 20.0}, nz=256, kd_per_round=10)),
-    'zskt': (GenerativeSynth, dict(weights={'adv': 1.0}, nz=100, width=128, g_lr=1e-3, betas=(0.9, 0.999), kd_per_round=10, reuse_batch=True, bs=128, attention=250.0, clip=5.0)),
-    'dafl': (GenerativeSynth, dict(weights={'oh': 1.0, 'act': 0.001, 'bal': 20.0}, nz=512, kd_per_round=5)),
-    'dfad': (GenerativeSynth, dict(weights={'adv_l1': 1.0}, nz=256, kd_per_round=5, loss='l1')),
-    'deepinv': (PixelSynth, dict()),
-    'cmi': (ContrastiveSynth, dict(bs=256)),
-    'pre_dfkd': (ReplaySynth, dict()),
-}
-METHOD_LOOP = {'zskt': dict(opt='adam', s_lr=2e-3, tau=1.0, clip=5.0), 'dfad': dict(s_wd=5e-4), 'pre_dfkd': dict(s_wd=5e-4)}   # a method's own student optimiser
-PAPER_BUDGET = {'cmi': dict(bs=128), 'pre_dfkd': dict(bs=1024, epochs=400, kd_steps=360)}   # a method's own published budget
-QUICK_SYNTH = {'dfq': dict(width=64, bs=128), 'zskt': dict(width=64), 'dafl': dict(width=64, bs=128), 'dfad': dict(width=64, bs=128),
-               'deepinv': dict(iters=50, bs=128, kd_per_round=50), 'cmi': dict(g_steps=20, width=64, bs=128, kd_per_round=50, negatives=1024),
-               'pre_dfkd': dict(width=64, bs=128)}
-# named alternatives to a method's published settings, selected with `synth=(('preset', name),)`
-SYNTH_PRESETS = {'deepinv': {'zju_vipa': dict(iters=1000, lr=0.1, bn=10.0, tv=0.0, l2=0.0, adv=1.0, student_bn=-0.001)}}
+# %% ../nbs/10_dfkd.ipynb #fb3167ba
+@dataclass(frozen=True)
+class Baseline:
+    "A baseline on the shared student loop: its synthesizer and everything it was published with."
+    name:str # the method's name in tables and the registry (its "+" variants add '+' and '+kd')
+    synthesizer:type # a `Synthesizer` subclass
+    settings:dict=field(default_factory=dict) # the synthesizer's published settings
+    loop:dict=field(default_factory=dict) # the method's own student optimiser (fields of `DFKDConfig`)
+    paper_budget:dict=field(default_factory=dict) # its own published loop budget, where it differs from the shared one
+    quick:dict=field(default_factory=dict) # the synthesizer's CPU budget for the `quick` preset
+    presets:dict=field(default_factory=dict) # named alternatives to the published settings, chosen with `synth=(('preset', name),)`
 
+# %% ../nbs/10_dfkd.ipynb #b387019f
+DFKD_BASELINES = {b.name: b for b in (
+    Baseline('dfq', GenerativeSynth, dict(weights={'adv': 1.0, 'bn': 1.0, 'oh': 1.0, 'bal': 20.0}, nz=256, kd_per_round=10),
+             quick=dict(width=64, bs=128)),
+    Baseline('zskt', GenerativeSynth, dict(weights={'adv': 1.0}, nz=100, width=128, g_lr=1e-3, betas=(0.9, 0.999), kd_per_round=10, reuse_batch=True,
+                                           bs=128, attention=250.0, clip=5.0),
+             loop=dict(opt='adam', s_lr=2e-3, tau=1.0, clip=5.0), quick=dict(width=64)),
+    Baseline('dafl', GenerativeSynth, dict(weights={'oh': 1.0, 'act': 0.001, 'bal': 20.0}, nz=512, kd_per_round=5), quick=dict(width=64, bs=128)),
+    Baseline('dfad', GenerativeSynth, dict(weights={'adv_l1': 1.0}, nz=256, kd_per_round=5, loss='l1'), loop=dict(s_wd=5e-4), quick=dict(width=64, bs=128)),
+    Baseline('deepinv', PixelSynth, quick=dict(iters=50, bs=128, kd_per_round=50),
+             presets={'zju_vipa': dict(iters=1000, lr=0.1, bn=10.0, tv=0.0, l2=0.0, adv=1.0, student_bn=-0.001)}),
+    Baseline('cmi', ContrastiveSynth, dict(bs=256), paper_budget=dict(bs=128), quick=dict(g_steps=20, width=64, bs=128, kd_per_round=50, negatives=1024)),
+    Baseline('pre_dfkd', ReplaySynth, loop=dict(s_wd=5e-4), paper_budget=dict(bs=1024, epochs=400, kd_steps=360), quick=dict(width=64, bs=128)),
+)}
+
+# %% ../nbs/10_dfkd.ipynb #f1c16cfc
 def dfkd_config(preset:str='paper', # 'paper' (published recipes) or 'quick' (CPU budget)
                 **changes, # fields to override
                ) -> DFKDConfig:
@@ -546,36 +558,37 @@ def dfkd_config(preset:str='paper', # 'paper' (published recipes) or 'quick' (CP
     if cfg.budget_steps < cfg.kd_steps: raise ValueError(f"budget_steps must be at least kd_steps ({cfg.kd_steps}), got {cfg.budget_steps}.")
     return replace(cfg, epochs=min(cfg.epochs, cfg.budget_steps // cfg.kd_steps))
 
-def make_synthesizer(method:str, # a key of `SYNTHESIZERS`
+# %% ../nbs/10_dfkd.ipynb #aee513c3
+def make_synthesizer(baseline:Baseline|str, # a baseline, or the name of a data-free one
                      cfg:DFKDConfig, # the loop's configuration (its `synth` overrides apply)
-                     quick:bool=False, # apply the CPU budget of `QUICK_SYNTH`
+                     quick:bool=False, # apply the baseline's CPU synthesis budget
                      flip:bool|None=None, # the setting's flips, for synthesizers that augment (None: their default)
                     ) -> Synthesizer:
     "A method's synthesizer: published settings, then a named preset, the CPU budget if asked, and the config's overrides."
-    cls, kw = lookup(SYNTHESIZERS, method, 'data-free method')
+    b = lookup(DFKD_BASELINES, baseline, 'data-free method') if isinstance(baseline, str) else baseline
     changes = dict(cfg.synth)
-    preset = lookup(SYNTH_PRESETS.get(method, {}), changes.pop('preset'), f'{method} synthesizer preset') if 'preset' in changes else {}
-    extra = {'flip': flip} if flip is not None and 'flip' in inspect.signature(cls).parameters else {}
-    kw = {**kw, **preset, **(QUICK_SYNTH.get(method, {}) if quick else {}), **extra, 'adv_uses_teacher': cfg.adv_uses_teacher, **changes}
-    return cls(**kw)
+    preset = lookup(b.presets, changes.pop('preset'), f'{b.name} synthesizer preset') if 'preset' in changes else {}
+    extra = {'flip': flip} if flip is not None and 'flip' in inspect.signature(b.synthesizer).parameters else {}
+    kw = {**b.settings, **preset, **(b.quick if quick else {}), **extra, 'adv_uses_teacher': cfg.adv_uses_teacher, **changes}
+    return b.synthesizer(**kw)
 
 # %% ../nbs/10_dfkd.ipynb #520f34a3
 class DFKDMethod:
     "A data-free KD baseline on the shared loop, optionally with the '+' fine-tune on the student domain."
-    def __init__(self, method:str, # a key of `SYNTHESIZERS`
+    def __init__(self, baseline:Baseline|str, # a baseline, or the name of a data-free one
                  cfg:AugKDConfig|None=None, # the student architecture and the '+' fine-tune's budget (AuG-KD's stage 3)
-                 loop:DFKDConfig|None=None, # the data-free loop (default: the preset that matches cfg's model pair)
+                 loop:DFKDConfig|None=None, # the data-free loop (default: the shared loop of cfg's preset with the baseline's own optimiser and budget)
                  plus:str|None=None, # None, 'ce' or 'ce_kd'
                  budget_steps:int|None=None, # cap on the data-free student steps (`DFKDConfig.budget_steps`); ignored when `loop` is given
                 ):
-        lookup(SYNTHESIZERS, method, 'data-free method')
+        self.baseline = b = lookup(DFKD_BASELINES, baseline, 'data-free method') if isinstance(baseline, str) else baseline
         if plus not in (None, 'ce', 'ce_kd'): raise ValueError(f"plus must be None, 'ce' or 'ce_kd', got {plus!r}.")
         self.cfg = cfg or augkd_config()
-        self.quick = self.cfg.student == model_pair('quick')[1]
-        self.method, self.plus = method, plus
-        budget = {} if self.quick else PAPER_BUDGET.get(method, {})
-        self.loop = loop or dfkd_config('quick' if self.quick else 'paper', budget_steps=budget_steps, **METHOD_LOOP.get(method, {}), **budget)
-        self.name = method + {None: '', 'ce': '+', 'ce_kd': '+kd'}[plus]
+        self.quick = self.cfg.preset == 'quick'
+        self.method, self.plus = b.name, plus
+        budget = {} if self.quick else b.paper_budget
+        self.loop = loop or dfkd_config('quick' if self.quick else 'paper', budget_steps=budget_steps, **b.loop, **budget)
+        self.name = b.name + {None: '', 'ce': '+', 'ce_kd': '+kd'}[plus]
 
     def run_key(self, data, teacher, seed) -> str:
         loop = {k: v for k, v in asdict(self.loop).items() if v is not None}      # unset options leave the key alone
@@ -585,38 +598,28 @@ class DFKDMethod:
     def data_free(self, data, teacher, student, device, cbs=()) -> dict:
         "The shared student loop with this method's synthesizer."
         c, device = self.loop, torch.device(device)
-        synth = make_synthesizer(self.method, c, self.quick, data.setting.flips)
+        synth = make_synthesizer(self.baseline, c, self.quick, data.setting.flips)
         settings = {k: v for k, v in vars(synth).items() if k != 'pool'}       # before setup adds networks and state
         ood_images = synth.attach(data)
         cb = DataFreeKD(synth, teacher.model, len(data.classes), c.bs, c.tau)
         torch_opt = partial(torch.optim.SGD, momentum=0.9) if c.opt == 'sgd' else torch.optim.Adam
         opt = lambda params, lr: OptimWrapper(params, torch_opt, lr=lr, weight_decay=c.s_wd)
-        learn = Learner(DataLoaders(LatentBatches(c.kd_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
-                        student.to(device), loss_func=F.cross_entropy, opt_func=opt, wd=c.s_wd, wd_bn_bias=True,
-                        metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=[cb, CosinePerEpoch(c.epochs), BestOnEval(), *cbs])
+        dls = DataLoaders(LatentBatches(c.kd_steps, device), TensorLoader(data.student_eval, 1024, device=device))
+        learn = selecting_learner(dls, student.to(device), opt, c.s_wd, [cb, CosinePerEpoch(c.epochs), *cbs])
         if c.clip: learn.add_cb(GradientClip(c.clip))
         freeze(teacher.model.to(device))
         fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, teacher.model)
-        best = learn.cbs.filter(lambda x: isinstance(x, BestOnEval))[0]
-        return {'synth': settings, 'best_epoch': best.best_epoch, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images * world_size(),
-                'student_steps': cb.student_steps, 'ood_images': ood_images, 'history': [[float(v) for v in r] for r in learn.recorder.values]}
+        return {'synth': settings, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images * world_size(),
+                'student_steps': cb.student_steps, 'ood_images': ood_images, **selection_record(learn)}
 
     def fit(self, data:SettingData, teacher:Teacher, run_dir:Path|str, seed:int=0, device=None) -> dict:
         "Run (or resume) the data-free loop, then the '+' fine-tune if asked; return the result record."
-        device = torch.device(device) if device is not None else default_device()
-        check_compatible(teacher, data)
-        run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
+        device, run_dir = start_run(data, teacher, run_dir, device)
         seed_everything(stable_int(seed, self.method, 'init'))   # torch seeds each new process at random: initial weights come from the seed alone
         student = build_model(self.cfg.student, len(data.classes))
-        key = self.run_key(data, teacher, seed)
-        path, logs, seconds = run_dir/f'dfkd-{self.method}-{key[:8]}.pt', {}, {}
-        if path.exists(): logs['data_free'] = load_stage(path, key, {'student': student})
-        else:
-            seed_everything(stable_int(seed, self.method))
-            t0 = time.time()
-            logs['data_free'] = self.data_free(data, teacher, student, device)
-            logs['data_free']['seconds'] = time.time() - t0
-            save_stage(path, key, {'student': student}, logs['data_free'])
+        key, logs, seconds = self.run_key(data, teacher, seed), {}, {}
+        train = lambda: self.data_free(data, teacher, student, device)
+        logs['data_free'] = run_stage(run_dir/f'dfkd-{self.method}-{key[:8]}.pt', key, {'student': student}, train, stable_int(seed, self.method))
         seconds['data_free'] = logs['data_free']['seconds']
         seconds['synthesis'] = logs['data_free']['synth_seconds']
         if self.plus:
@@ -627,21 +630,3 @@ class DFKDMethod:
         config = {'augkd': asdict(self.cfg), 'loop': asdict(self.loop), 'synth': logs['data_free']['synth']}
         return finish_run(run_dir, self.name, student.to(device), data, teacher, seed, config, logs, seconds,
                           synth_images=logs['data_free']['synth_images'])
-
-# %% ../nbs/10_dfkd.ipynb #53a51cbe
-def register_baseline(name:str, # the method's name; `name+` and `name+kd` are registered too
-                      synthesizer:type, # a `Synthesizer` subclass
-                      settings:dict, # its published settings
-                      loop:dict|None=None, # the method's own student optimiser (`METHOD_LOOP`)
-                      paper_budget:dict|None=None, # its own published loop budget (`PAPER_BUDGET`)
-                      quick:dict|None=None, # its CPU synthesis budget (`QUICK_SYNTH`)
-                     ):
-    "Add a baseline on the shared student loop to every table and to the method registry."
-    SYNTHESIZERS[name] = (synthesizer, settings)
-    for table, v in ((METHOD_LOOP, loop), (PAPER_BUDGET, paper_budget), (QUICK_SYNTH, quick)):
-        if v: table[name] = v
-    METHODS[name] = lambda cfg: DFKDMethod(name, cfg)
-    METHODS[name + '+'] = lambda cfg: DFKDMethod(name, cfg, plus='ce')
-    METHODS[name + '+kd'] = lambda cfg: DFKDMethod(name, cfg, plus='ce_kd')
-
-for _m, (_cls, _kw) in list(SYNTHESIZERS.items()): register_baseline(_m, _cls, _kw)

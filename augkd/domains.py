@@ -18,7 +18,7 @@ from .core import *
 __all__ = ['IMG_SIZE', 'Domain', 'concat_domains', 'to_rgb32', 'cached_domain']
 
 # %% ../nbs/01_domains.ipynb #4aafd56f
-IMG_SIZE = 32 # the working resolution of every method (methods.md, section 2)
+IMG_SIZE = 32 # the working resolution of every method (the paper resizes every image to 32×32)
 
 # %% ../nbs/01_domains.ipynb #0236b190
 @dataclass(eq=False)

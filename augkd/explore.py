@@ -14,7 +14,8 @@ from IPython.display import display
 from .core import *
 from .data import SettingData
 from .losses import energy
-from .augkd import AugKDConfig, one_hot
+from .config import AugKDConfig
+from .training import one_hot
 from .figures import trained_networks
 from .results import ResultsDB, summary_table, table_markdown
 from .reproduce import bar_figure

@@ -13,7 +13,10 @@ from .core import *
 from .data import SettingData
 from .models import features_and_logits
 from .losses import energy
-from .augkd import AugKD, AugKDConfig, load_stage, mixup_images, one_hot
+from .augkd import AugKD, mixup_images
+from .config import AugKDConfig
+from .runs import load_stage
+from .training import one_hot
 from .teacher import Teacher
 
 # %% auto #0

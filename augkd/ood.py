@@ -13,12 +13,13 @@ from .digits import digit_domain
 from .models import Normalized, head_of, features_and_logits
 from .networks import Generator
 from .losses import kd_kl, class_balance
-from .augkd import own_step
-from .dfkd import Synthesizer, info_nce, register_baseline
+from .training import own_step
+from .dfkd import Synthesizer, Baseline, info_nce
 
 # %% auto #0
-__all__ = ['ood_pool', 'UsesOODPool', 'teacher_entropy', 'highest_entropy', 'PatchDiscriminator', 'patch_bce', 'MosaicSynth',
-           'HeadInputs', 'relation_kl', 'score_pool', 'prototype_scores', 'select_balanced', 'OpenWorldSampler']
+__all__ = ['OOD_BASELINES', 'ood_pool', 'UsesOODPool', 'teacher_entropy', 'highest_entropy', 'PatchDiscriminator', 'patch_bce',
+           'MosaicSynth', 'HeadInputs', 'relation_kl', 'score_pool', 'prototype_scores', 'select_balanced',
+           'OpenWorldSampler']
 
 # %% ../nbs/11_ood.ipynb #d3ef201a
 def ood_pool(data:SettingData, # the setting; its student-domain train split is the OOD stream
@@ -76,7 +77,7 @@ class PatchDiscriminator(nn.Module):
 
 def patch_bce(logits:torch.Tensor, # N×1×h×w patch logits
               real:bool, # the target: every patch real (True) or fake (False)
-              reduction:str='sum', # 'sum' over the patch grid, mean over images (methods.md's Eq. 3), or 'mean' over everything
+              reduction:str='sum', # 'sum' over the patch grid, mean over images (MosaicKD's Eq. 3), or 'mean' over everything
              ) -> torch.Tensor:
     "Binary cross-entropy of every patch logit to one target."
     bce = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)), reduction='none')
@@ -296,7 +297,7 @@ class OpenWorldSampler(UsesOODPool, Synthesizer):
         for h in getattr(self, 'hooks', []): h.remove()
 
 # %% ../nbs/11_ood.ipynb #73ceef40
-register_baseline('mosaickd', MosaicSynth, dict(), loop=dict(tau=1.0), paper_budget=dict(bs=256, epochs=200, kd_steps=1000),
-                  quick=dict(width=64, ndf=32, bs=128))
-register_baseline('odsd_provisional', OpenWorldSampler, dict(), loop=dict(tau=4.0),
-                  quick=dict(kd_per_round=50, rescore_every=2))
+OOD_BASELINES = {b.name: b for b in (
+    Baseline('mosaickd', MosaicSynth, loop=dict(tau=1.0), paper_budget=dict(bs=256, epochs=200, kd_steps=1000), quick=dict(width=64, ndf=32, bs=128)),
+    Baseline('odsd_provisional', OpenWorldSampler, loop=dict(tau=4.0), quick=dict(kd_per_round=50, rescore_every=2)),
+)}

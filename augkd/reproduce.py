@@ -13,231 +13,18 @@ import torch
 from .core import *
 from .data import get_setting, load_setting, SETTINGS
 from .distributed import init_distributed, is_main, barrier
-from .augkd import AugKDConfig, augkd_config, get_method, METHODS
+from .config import AugKDConfig, augkd_config
+from .methods import get_method, METHODS
 from .teacher import get_teacher
+from .grid import *
+from .launch import *
+from .cluster import run_on_ray
 from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'EXECUTORS', 'ABLATIONS', 'Cell', 'expand_grid',
-           'cell_parameters', 'experiment_notebook', 'run_cell', 'run_one', 'torchrun_command', 'run_distributed',
-           'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers', 'GridRun', 'short_error', 'run_locally',
-           'reproduce', 'run_figures', 'write_tables', 'bar_figure', 'bar_chart']
-
-# %% ../nbs/13_reproduce.ipynb #d2ad4a95
-@dataclass(frozen=True)
-class Cell:
-    "One method on one setting with one seed and preset; `changes` are AuG-KD config overrides shared by the grid."
-    setting:str
-    method:str
-    seed:int
-    preset:str='quick'
-    changes:tuple=() # sorted (field, value) pairs
-    teacher_changes:tuple=() # sorted (recipe field, value) pairs
-
-    @property
-    def key(self) -> str: return stable_hash(asdict(self), 16)
-    @property
-    def group(self) -> str:
-        "The folder shared by the cell's (setting, seed) group."
-        extra = f"-{stable_hash([self.changes, self.teacher_changes], 6)}" if self.changes or self.teacher_changes else ''
-        return f"{self.preset}{extra}/{self.setting}-seed{self.seed}"
-    def __str__(self): return f"{self.setting} seed {self.seed} {self.method}"
-
-PRESETS = ('quick', 'paper')
-DEFAULT_GRID = {'settings': ('M,MM,S→U',), 'methods': ('augkd', 'no_kd', 'raw_kd', 'no_anchor', 'no_mixup'), 'seeds': (0, 1, 2)}
-
-# %% ../nbs/13_reproduce.ipynb #acc65623
-def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
-                methods=DEFAULT_GRID['methods'], # method names (run in this order within a group)
-                seeds=DEFAULT_GRID['seeds'], # seeds
-                preset:str='quick', # 'quick' or 'paper'
-                changes:dict|None=None, # AuG-KD config overrides for every cell
-                teacher_changes:dict|None=None, # teacher recipe overrides
-               ) -> list[Cell]:
-    "The grid's cells, grouped by (setting, seed), after checking every name and override."
-    lookup(dict.fromkeys(PRESETS), preset, 'preset')
-    settings = [get_setting(s).name for s in settings]
-    get_method(methods[0] if methods else 'augkd')                            # registers every method
-    for m in methods: lookup(METHODS, m, 'method')
-    augkd_config(preset, **(changes or {}))
-    if not (settings and methods and seeds): raise ValueError("The grid is empty: give at least one setting, method and seed.")
-    ch, tch = tuple(sorted((changes or {}).items())), tuple(sorted((teacher_changes or {}).items()))
-    return [Cell(s, m, int(seed), preset, ch, tch) for seed in seeds for s in settings for m in methods]
-
-# %% ../nbs/13_reproduce.ipynb #cd53cd4c
-EXPERIMENT = 'experiments/run_cell.ipynb'
-# the kernels' own log is noise in the grid's progress (a TCP-encryption warning at start, 'KeyboardInterrupt caught' when
-# jupyter_client interrupts them at shutdown); a cell's errors still land in its executed notebook and fail the cell
-KERNEL_ARGS = ['--log-level=CRITICAL']
-
-def cell_parameters(cell:Cell, run_dir:Path, data_root:str='') -> dict:
-    "The notebook parameters every experiment notebook shares for a cell."
-    return {'setting': cell.setting, 'seed': cell.seed, 'preset': cell.preset, 'run_dir': str(Path(run_dir).resolve()),
-            'data_root': str(Path(data_root).expanduser().resolve()) if data_root else '', 'changes': json.dumps(dict(cell.changes)), 'teacher_changes': json.dumps(dict(cell.teacher_changes))}
-
-def experiment_notebook(name:str=EXPERIMENT) -> Path:
-    "An experiment notebook of the repository's `nbs/` folder (the clone around the working folder, else the one `augkd` is installed from)."
-    import augkd
-    root = project_root() or project_root(Path(augkd.__file__).parent)
-    if root is None or not (root/'nbs'/name).exists():
-        raise FileNotFoundError(f"Experiment notebook nbs/{name} not found in {root or 'a clone around the working folder or around ' + str(Path(augkd.__file__).parent)}: "
-                                "run from a clone of the augkd repository (the notebooks are not part of the wheel).")
-    return root/'nbs'/name
-
-def run_cell(cell:Cell, # the cell
-             out:Path, # the grid's folder
-             device:str='', # '' → automatic
-             data_root:str='', # dataset root for folder datasets
-             log_output:bool=False, # stream the notebook's output
-             nproc:int=1, # processes (GPUs) the cell trains on, under torchrun
-            ) -> tuple[dict, Path]:
-    "Run (or pick up) one cell; return its result record and its executed notebook."
-    import papermill as pm
-    run_dir = Path(out).resolve()/cell.group
-    nb_out = run_dir/'notebooks'/f'{cell.method}.ipynb'
-    done = run_dir/f'result-{cell.method}.json'
-    marker = run_dir/f'cell-{cell.method}.key'
-    if not (done.exists() and marker.exists() and marker.read_text() == cell.key):
-        nb_out.parent.mkdir(parents=True, exist_ok=True)
-        params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device, 'nproc': nproc}
-        pm.execute_notebook(experiment_notebook(), nb_out, parameters=params, kernel_name='python3', progress_bar=False,
-                            log_output=log_output, extra_arguments=KERNEL_ARGS)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
-        with atomic_write(marker, 'w') as f: f.write(cell.key)
-    return json.loads(done.read_text()), nb_out
-
-# %% ../nbs/13_reproduce.ipynb #050d11bb
-def run_one(setting:str, # a registered setting
-            method:str, # a registered method
-            seed:int=0, # split and training seed
-            preset:str='quick', # 'quick' or 'paper'
-            run_dir:Path|str='runs/single', # checkpoints and the result
-            device:str='', # 'cpu', 'cuda' or '' (cuda when available); under torchrun each rank takes its local GPU
-            data_root:str='', # dataset root for Office-31 / Office-Home / VisDA-2017
-            changes:dict|None=None, # AuG-KD config overrides
-            teacher_changes:dict|None=None, # teacher recipe overrides
-            teacher_seed:int=0, # the teacher of a setting is trained once, with this seed
-           ) -> dict:
-    "Train and evaluate one method on one setting and seed (on every rank under torchrun; rank 0 writes); return the result record."
-    dev = init_distributed(device)
-    root = data_root or None
-    data = load_setting(setting, seed, root=root)
-    teacher = lambda: get_teacher(setting, seed=teacher_seed, preset=preset, root=root, device=dev, **(teacher_changes or {}))
-    if is_main(): t = teacher()                     # trains the teacher if it is missing: one rank does, the others then load it
-    barrier()
-    if not is_main(): t = teacher()
-    cfg = augkd_config(preset, **(changes or {}))
-    return get_method(method, cfg).fit(data, t, Path(run_dir), seed, dev)
-
-def torchrun_command(nproc:int, # processes on this machine
-                     args:list, # the `augkd` command line
-                    ) -> list:
-    "The command that runs `augkd <args>` on `nproc` processes of this machine under torchrun."
-    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={nproc}', '-m', 'augkd.cli', *map(str, args)]
-
-def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run_dir:Path|str='runs/single', device:str='',
-                    data_root:str='', changes:dict|None=None, teacher_changes:dict|None=None,
-                    nproc:int=2, # processes (one GPU each on CUDA)
-                    file=None, # where torchrun's output goes (default: this process's stdout/stderr)
-                   ) -> dict:
-    "`run_one` on `nproc` processes of this machine under torchrun; return the result record rank 0 wrote."
-    if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}.")
-    cfg = augkd_config(preset, **(changes or {}))
-    if cfg.bs % nproc: raise ValueError(f"The batch size {cfg.bs} does not divide among {nproc} processes: choose a multiple of {nproc} or set bs.")
-    cuda = device.startswith('cuda') if device else torch.cuda.is_available()
-    if cuda and nproc > (n := torch.cuda.device_count()): raise ValueError(f"nproc={nproc} needs {nproc} GPUs, but this machine has {n}.")
-    get_method(method)                                   # an unknown name fails here, not in N processes
-    root = data_root or None
-    load_setting(setting, seed, root=root)
-    get_teacher(setting, seed=0, preset=preset, root=root, device=device or None, **(teacher_changes or {}))
-    run_dir = Path(run_dir).resolve()
-    args = ['run', '--setting', setting, '--method', method, '--seed', seed, '--preset', preset, '--run-dir', run_dir,
-            '--device', device or ('cuda' if cuda else 'cpu'), '--data-root', data_root,   # no --nproc: torchrun would take it for its own option
-            '--set', *[f'{k}={json.dumps(v)}' for k, v in (changes or {}).items()],
-            '--teacher-set', *[f'{k}={json.dumps(v)}' for k, v in (teacher_changes or {}).items()]]
-    r = subprocess.run(torchrun_command(nproc, args), stdout=file, stderr=subprocess.STDOUT if file else None)
-    if r.returncode: raise RuntimeError(f"torchrun with {nproc} processes failed (exit code {r.returncode}) for {setting} seed {seed} {method}; its output says why.")
-    return json.loads((run_dir/f'result-{method}.json').read_text())
-
-# %% ../nbs/13_reproduce.ipynb #aed9fcee
-def _hms(s:float) -> str:
-    s = int(s); return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-class GridProgress:
-    "A text progress bar over the grid's cells with elapsed time and ETA."
-    def __init__(self, total:int, done:int=0, jobs:int=1, width:int=24, file=None):
-        self.total, self.done, self.jobs, self.width, self.file = total, done, jobs, width, file or sys.stdout
-        self.t0, self.ran = time.time(), 0
-    def eta(self) -> float|None:
-        left = self.total - self.done
-        if not self.ran: return None
-        return (time.time() - self.t0) / self.ran * left
-    def step(self, msg:str, ran:bool=True):
-        self.done += 1; self.ran += ran
-        n = int(self.width * self.done / self.total)
-        eta = self.eta()
-        print(f"[{'#' * n}{'.' * (self.width - n)}] {self.done}/{self.total} {_hms(time.time() - self.t0)} elapsed, "
-              f"ETA {'?' if eta is None else _hms(eta)}  {msg}", file=self.file, flush=True)
-
-# %% ../nbs/13_reproduce.ipynb #c92ae3a5
-def kernel_threads(jobs:int, # kernels running at once
-                   cores:int|None=None, # CPU cores (default: this machine's)
-                  ) -> int:
-    "Threads per kernel on CPU: the cores shared out among the jobs, at least one (more jobs than cores time-share them)."
-    return max(1, (cores or os.cpu_count() or 1) // max(1, jobs))
-
-@contextmanager
-def environ(**values):
-    "Set environment variables (inherited by the kernels papermill starts) for the block, then restore them."
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: str(v) for k, v in values.items()})
-    try: yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+__all__ = ['EXECUTORS', 'ABLATIONS', 'reproduce', 'run_figures', 'write_tables', 'bar_figure', 'bar_chart']
 
 # %% ../nbs/13_reproduce.ipynb #7e8ee1f9
-def prepare_teachers(cells:list[Cell], device:str='', data_root:str='', file=None):
-    "Train (or load) each setting's teacher once, before the cells run in parallel: no two kernels train the same teacher."
-    for setting, preset, tch in dict.fromkeys((c.setting, c.preset, c.teacher_changes) for c in cells):
-        t0 = time.time()
-        t = get_teacher(setting, seed=0, preset=preset, root=data_root or None, device=device or None, **dict(tch))
-        print(f"teacher of {setting} ({preset}): {t.key}, ready in {time.time() - t0:.0f} s", file=file or sys.stdout, flush=True)
-
-class GridRun:
-    "The driver's bookkeeping of a grid: each finished cell goes into the results database and the progress line; failures and the cells skipped after them are collected."
-    def __init__(self, store:ResultsDB, bar:GridProgress, out:Path):
-        self.store, self.bar, self.out, self.failures, self.skipped = store, bar, out, [], []
-    def done(self, c:Cell, res:dict, nb:Path, seconds:float):
-        "Record a finished cell (once: the database ignores a run it holds)."
-        self.store.add(*run_record(res, c.key, c.preset, seconds, str(nb)))
-        self.bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}")
-    def failed(self, c:Cell, group:list, why:str):
-        "Record a failed cell; the later cells of its group are skipped (they may need its checkpoints)."
-        self.failures.append((c, why))
-        self.bar.step(f"{c}: FAILED, see {self.out/c.group/'notebooks'/(c.method + '.ipynb')}")
-        self.skipped.extend(group[group.index(c) + 1:])
-
-def short_error(e:BaseException) -> str:
-    "An exception's type and the last line of its message."
-    msg = str(e).strip()
-    return f"{type(e).__name__}: {msg.splitlines()[-1] if msg else ''}"
-
-def run_locally(groups:list, # lists of cells; a group's cells run in order
-                grid:GridRun, out:Path, device:str='', data_root:str='',
-                jobs:int=1, # groups at a time (threads, each driving papermill kernels)
-                nproc:int=1, # processes per cell (torchrun)
-                file=None):
-    "The `local` executor: the groups on a thread pool of this machine, the teachers prepared first."
-    prepare_teachers([c for g in groups for c in g], device, data_root, file)
-    def run_group(group):
-        for c in group:
-            t0 = time.time()
-            try: res, nb = run_cell(c, out, device, data_root, nproc=nproc)
-            except Exception as e: grid.failed(c, group, short_error(e)); break
-            grid.done(c, res, nb, time.time() - t0)
-    with ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups))
-
 EXECUTORS = ('local', 'ray')
 
 def reproduce(cells:list[Cell], # from `expand_grid`
@@ -270,7 +57,6 @@ def reproduce(cells:list[Cell], # from `expand_grid`
     print(f"{len(cells)} cells, {len(cells) - len(todo)} already in {store.path}, {len(todo)} to run in {len(groups)} groups ({where})",
           file=file or sys.stdout, flush=True)
     if executor == 'ray':
-        from augkd.cluster import run_on_ray
         run_on_ray(list(groups.values()), grid, out, device, data_root, address, retries, cell_gpus, cell_cpus, file)
     else:
         with environ(OMP_NUM_THREADS=threads): run_locally(list(groups.values()), grid, out, device, data_root, jobs, nproc, file)

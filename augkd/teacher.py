@@ -22,11 +22,11 @@ from .domains import *
 from .data import *
 from .models import *
 from .distributed import bare
+from .training import *
 
 # %% auto #0
-__all__ = ['TEACHER_PRESETS', 'TeacherRecipe', 'teacher_recipe', 'topk_accuracies', 'evaluate', 'topk_metric', 'WarmupConstant',
-           'BestOnEval', 'ChannelsLastInput', 'teacher_learner', 'train_teacher', 'Teacher', 'CheckpointMismatchError',
-           'file_sha256', 'teacher_key', 'load_checkpoint', 'get_teacher']
+__all__ = ['TEACHER_PRESETS', 'TeacherRecipe', 'teacher_recipe', 'ChannelsLastInput', 'teacher_learner', 'train_teacher',
+           'Teacher', 'CheckpointMismatchError', 'file_sha256', 'teacher_key', 'load_checkpoint', 'get_teacher']
 
 # %% ../nbs/06_teacher.ipynb #98e7318d
 @dataclass(frozen=True)
@@ -60,55 +60,7 @@ def teacher_recipe(preset:str|TeacherRecipe='quick', # a preset name or a recipe
     if r.epochs < 1 or r.bs < 1 or r.lr <= 0: raise ValueError(f"epochs, bs and lr must be positive, got {r.epochs}, {r.bs}, {r.lr}.")
     return r
 
-# %% ../nbs/06_teacher.ipynb #4efe4bab
-def topk_accuracies(logits:torch.Tensor, # N×C
-                    y:torch.Tensor, # N labels
-                    ks=(1, 3, 5), # which top-k
-                   ) -> dict:
-    "Acc@k in % for each k (k is capped at the class count)."
-    top = logits.topk(min(max(ks), logits.shape[1]), 1).indices
-    hit = top == y[:, None]
-    return {f'acc{k}': 100 * hit[:, :k].any(1).float().mean().item() for k in ks}
-
-@torch.no_grad()
-def evaluate(model:nn.Module, # a classifier on [0, 1] images
-             domain:Domain, # evaluation data
-             bs:int=1024, # batch size
-            ) -> dict:
-    "Acc@1/3/5 (%) of `model` on `domain`."
-    device = next(model.parameters()).device
-    was = model.training; model.eval()
-    logits, ys = zip(*[(model(xb), yb) for xb, yb in TensorLoader(domain, bs, device=device)])
-    model.train(was)
-    return topk_accuracies(torch.cat(logits), torch.cat(ys))
-
 # %% ../nbs/06_teacher.ipynb #bdff24da
-def topk_metric(k:int): return AvgMetric(partial(top_k_accuracy, k=k))
-
-class WarmupConstant(Callback):
-    "The paper's schedule: lr/3 for the first `steps` optimiser steps, then constant (PyTorch ConstantLR defaults)."
-    order = 60
-    def __init__(self, steps:int=5, factor:float=1/3): self.steps, self.factor = steps, factor
-    def before_fit(self): self.base = [h['lr'] for h in self.opt.hypers]
-    def before_batch(self):
-        if not self.training: return
-        scale = self.factor if self.train_iter < self.steps else 1.0
-        self.opt.set_hypers(lr=[b * scale for b in self.base])
-
-class BestOnEval(Callback):
-    "Keep the weights of the epoch with the best eval (Acc@1, Acc@3, Acc@5) and restore them after fit."
-    order = 70
-    def before_fit(self): self.best, self.best_state, self.best_epoch = None, None, -1
-    def after_epoch(self):
-        names = self.recorder.metric_names[1:-1]
-        vals = dict(zip(names, self.recorder.values[-1]))
-        score = tuple(vals[n] for n in ('accuracy', 'top_k_accuracy3', 'top_k_accuracy5') if n in vals)
-        if self.best is None or score > self.best:
-            self.best, self.best_epoch = score, self.epoch
-            self.best_state = copy_state(bare(self.learn.model))
-    def after_fit(self):
-        if self.best_state is not None: bare(self.learn.model).load_state_dict(self.best_state)
-
 class ChannelsLastInput(Callback):
     "Channels-last memory format for the model and every input batch."
     order = -1
@@ -123,19 +75,17 @@ def teacher_learner(data:SettingData, # the setting's data
                     seed:int=0, # batch order and augmentation
                    ) -> Learner:
     "A fastai `Learner` for teacher training on device-resident tensors."
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     dls = DataLoaders(TensorLoader(data.teacher_train, recipe.bs, shuffle=True, drop_last=len(data.teacher_train) > recipe.bs,
                                    augment=True, flip=data.setting.flips, device=device, seed=seed),
                       TensorLoader(data.teacher_eval, max(recipe.bs, 512), device=device))
-    cbs = [BestOnEval()]
+    cbs = []
     if recipe.schedule == 'warmup_constant': cbs.append(WarmupConstant(recipe.warmup_steps))
     if device.type in ('cuda', 'cpu'): cbs.append(ChannelsLastInput())
     if device.type == 'cuda':
         from fastai.callback.fp16 import MixedPrecision
         cbs.append(MixedPrecision(amp_mode='bf16'))
-    return Learner(dls, model.to(device), loss_func=F.cross_entropy, opt_func=partial(OptimWrapper, opt=torch.optim.Adam),
-                   wd=recipe.weight_decay, wd_bn_bias=True, train_bn=True,
-                   metrics=[accuracy, topk_metric(3), topk_metric(5)], cbs=cbs)
+    return selecting_learner(dls, model.to(device), adam(), recipe.weight_decay, cbs)
 
 # %% ../nbs/06_teacher.ipynb #496c0262
 def train_teacher(data:SettingData, # the setting's data
@@ -155,13 +105,11 @@ def train_teacher(data:SettingData, # the setting's data
     else:
         with learn.no_bar(), learn.no_logging(): fit()
     seconds = time.time() - t0
-    best = learn.cbs.filter(lambda c: isinstance(c, BestOnEval))[0]
-    history = [[float(v) if not isinstance(v, str) else v for v in r] for r in learn.recorder.values]
+    selected = selection_record(learn)
     model = learn.model.to(memory_format=torch.contiguous_format)
     learn.remove_cbs(learn.cbs.filter(lambda c: isinstance(c, (ChannelsLastInput, BestOnEval, WarmupConstant))))
     n_img = recipe.epochs * len(learn.dls.train) * recipe.bs
-    return model, {'seconds': seconds, 'images_per_s': n_img / seconds, 'best_epoch': best.best_epoch,
-                   'history': history, 'columns': list(learn.recorder.metric_names[1:-1]), 'device': str(learn.dls.train.device)}
+    return model, {'seconds': seconds, 'images_per_s': n_img / seconds, **selected, 'columns': list(learn.recorder.metric_names[1:-1]), 'device': str(learn.dls.train.device)}
 
 # %% ../nbs/06_teacher.ipynb #126aedf1
 @dataclass
@@ -228,7 +176,7 @@ def get_teacher(setting:str|Setting|SettingData, # a setting (or its loaded data
     key = teacher_key(data, recipe, seed, weights)
     path = data_dir('teachers')/f'{recipe.arch}-{key}.pt'
     side = path.with_suffix('.json')
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     model = build_model(recipe.arch, len(data.classes), recipe.stem)
     meta = json.loads(side.read_text()) if side.exists() and not retrain else None
     if meta is not None and path.exists():

@@ -20,9 +20,9 @@ from augkd.domains import Domain
 from augkd.data import Setting, SettingData
 from augkd.models import AMP_MODES, CHANNELS_LAST_MODES, COMPILE_MODES, FastPath, build_model, freeze, model_pair
 from augkd.teacher import Teacher, teacher_recipe
-from augkd.augkd import AugKD, REFERENCE_SWITCHES, augkd_config, one_hot
-
-
+from augkd.augkd import AugKD
+from augkd.config import REFERENCE_SWITCHES, augkd_config
+from augkd.training import one_hot
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize()
 
@@ -93,7 +93,7 @@ def measure(cfg, device, tmodel, teacher, data, C=10):
 
 def run_images(cfg, train_images):
     "Images each stage processes in a whole run of `cfg` (stage 1 counts generator and inner steps, as `measure` does)."
-    return [cfg.g_epochs * cfg.iters * (1 + cfg.inner_steps) * cfg.bs, cfg.a_epochs * train_images, cfg.epochs * train_images]
+    return [cfg.g_epochs * cfg.iters * (1 + cfg.inner_steps) * cfg.bs, cfg.anchor_epochs * train_images, cfg.epochs * train_images]
 
 
 def hours(seconds): return f"{seconds / 3600:,.2f} h" if seconds >= 360 else f"{seconds:,.0f} s"
@@ -113,7 +113,7 @@ def main():
     a = p.parse_args()
     device = torch.device(a.device) if a.device else default_device()
     full = augkd_config(a.preset, **({'bs': a.bs} if a.bs else {}), amp=a.amp, channels_last=a.channels_last, compile=a.compile)
-    timing = dict(g_epochs=2, iters=a.iters, a_epochs=2, epochs=2, val_bank=1)
+    timing = dict(g_epochs=2, iters=a.iters, anchor_epochs=2, epochs=2, val_bank=1)
     configs = {'fast path': replace(full, **timing)}
     if a.compare_reference: configs['reference'] = replace(full, **timing, **REFERENCE_SWITCHES)
     B, C = full.bs, 10
@@ -134,7 +134,7 @@ def main():
     if not a.compare_reference: return
     images = run_images(full, a.train_images)
     print(f"\nAgainst the reference behaviour (fp32, contiguous, anomaly detection on), and the whole `{a.preset}` run "
-          f"({full.g_epochs}×{full.iters} generator steps, {full.a_epochs} + {full.epochs} epochs over {a.train_images:,} images):\n")
+          f"({full.g_epochs}×{full.iters} generator steps, {full.anchor_epochs} + {full.epochs} epochs over {a.train_images:,} images):\n")
     print("| stage | reference (img/s) | fast path (img/s) | speed-up | whole run, reference | whole run, fast path |")
     print("|---|---|---|---|---|---|")
     total = {'reference': 0.0, 'fast path': 0.0}

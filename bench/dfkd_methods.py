@@ -16,8 +16,8 @@ import torch, torch.nn.functional as F
 from augkd.core import default_device
 from augkd.models import AMP_MODES, CHANNELS_LAST_MODES, COMPILE_MODES, FastPath, build_model, freeze, model_pair
 from augkd.teacher import Teacher, teacher_recipe
-from augkd.augkd import augkd_config
-from augkd.dfkd import DFKDMethod, SYNTHESIZERS
+from augkd.config import augkd_config
+from augkd.dfkd import DFKDMethod, DFKD_BASELINES
 from augkd_stages import synthetic_data, sync, timed
 
 
@@ -36,7 +36,7 @@ def student_floor(teacher, student, bs, device, cfg, reps=3):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--methods', default=','.join(SYNTHESIZERS))
+    p.add_argument('--methods', default=','.join(DFKD_BASELINES))
     p.add_argument('--preset', default='quick', choices=['quick', 'paper'])
     p.add_argument('--device', default=None)
     p.add_argument('--kd-steps', type=int, default=20, help='student steps timed per method')

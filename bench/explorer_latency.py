@@ -34,7 +34,7 @@ def main(argv=None):
     if not Path(a.run).is_dir():
         p.error(f"no run folder at {a.run}: run `python scripts/digits_table.py --methods augkd --seeds {a.seed}` first, or pass --run")
     torch.set_num_threads(a.threads)
-    from augkd.augkd import augkd_config
+    from augkd.config import augkd_config
     from augkd.data import load_setting
     from augkd.explore import explore_run, explorer_images, _image_panel, method_predictions
     from augkd.figures import trained_networks

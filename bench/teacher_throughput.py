@@ -13,8 +13,6 @@ from augkd.domains import Domain
 from augkd.data import Setting, SettingData
 from augkd.models import build_model
 from augkd.teacher import teacher_recipe, teacher_learner
-
-
 def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize()
 

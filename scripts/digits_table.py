@@ -34,7 +34,9 @@ def run_cell(setting, seed, methods, preset, changes, variants, out):
     torch.set_num_threads(1)
     from augkd.data import load_setting
     from augkd.teacher import get_teacher
-    from augkd.augkd import AugKD, augkd_config, get_method
+    from augkd.augkd import AugKD
+    from augkd.config import augkd_config
+    from augkd.methods import get_method
     run_dir = Path(out)/f'{setting}-seed{seed}'
     data, teacher = load_setting(setting, seed), get_teacher(setting, seed=0, preset='quick')
     cfg, records = augkd_config(preset, **changes), []

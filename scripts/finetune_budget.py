@@ -27,9 +27,13 @@ def main():
     torch.set_num_threads(1)
     from augkd.core import seed_everything
     from augkd.data import load_setting
-    from augkd.teacher import get_teacher, evaluate
+    from augkd.teacher import get_teacher
+    from augkd.training import evaluate
     from augkd.models import build_model
-    from augkd.augkd import augkd_config, train_on_student_domain, load_stage, stable_int
+    from augkd.config import augkd_config
+    from augkd.finetune import train_on_student_domain
+    from augkd.runs import load_stage
+    from augkd.core import stable_int
     cell = Path(a.cell)
     m = re.fullmatch(r'(.+)-seed(\d+)', cell.name)
     if not m or not cell.is_dir(): raise SystemExit(f"--cell {a.cell}: expected an existing folder named <setting>-seed<seed>.")

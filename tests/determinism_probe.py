@@ -1,4 +1,4 @@
-"""Train tiny AuG-KD (its three stages), dfq+ and mosaickd+ runs in this process and print one JSON fingerprint of their checkpoints, losses and metrics.
+"""Train tiny AuG-KD (its three stages), no_kd, dfq+ and mosaickd+ runs in this process and print one JSON fingerprint of their checkpoints, losses and metrics.
 
 `tests/test_determinism.py` runs it in separate processes (different `PYTHONHASHSEED`, different history of the global generators) and
 compares the fingerprints. Usage: `python tests/determinism_probe.py RUN_DIR [--burn]` with `AUGKD_DATA` pointing at a cache that holds
@@ -9,10 +9,11 @@ import torch
 from augkd.core import weights_digest
 from augkd.data import load_setting
 from augkd.teacher import get_teacher
-from augkd.augkd import augkd_config, get_method
+from augkd.config import augkd_config
+from augkd.methods import get_method
 from augkd.dfkd import dfkd_config
 
-TINY_AUGKD = dict(bs=64, gen_width=16, enc_width=16, g_epochs=2, iters=2, inner_steps=2, val_bank=1, a_epochs=1, epochs=1)
+TINY_AUGKD = dict(bs=64, gen_width=16, enc_width=16, g_epochs=2, iters=2, inner_steps=2, val_bank=1, anchor_epochs=1, epochs=1)
 TINY_LOOPS = {'dfq+': dfkd_config('quick', epochs=1, kd_steps=4, bs=16, synth=(('bs', 16), ('width', 16))),
               'mosaickd+': dfkd_config('quick', epochs=1, kd_steps=4, bs=16, synth=(('bs', 16), ('width', 16), ('ndf', 8)))}
 
@@ -36,7 +37,7 @@ if __name__ == '__main__':
     teacher = get_teacher(data, preset='quick', epochs=1, device='cpu')
     cfg = augkd_config('quick', **TINY_AUGKD)
     results = {}
-    for name in ('augkd', 'dfq+', 'mosaickd+'):
+    for name in ('augkd', 'no_kd', 'dfq+', 'mosaickd+'):
         method = get_method(name, cfg)
         if name in TINY_LOOPS: method.loop = TINY_LOOPS[name]
         results[name] = method.fit(data, teacher, run_dir, seed=1, device='cpu')

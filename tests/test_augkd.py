@@ -6,15 +6,19 @@ import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
 from augkd import augkd as A
+from augkd.core import seed_everything
+from augkd.config import augkd_config
+from augkd.training import DeviceSmoothLoss
+from augkd.methods import get_method
 from augkd.data import load_setting, make_setting
 from augkd.teacher import get_teacher
 from augkd.losses import stage_factor
 from conftest import FirstLosses
 
-TINY = dict(bs=32, g_epochs=2, iters=2, inner_steps=2, a_epochs=2, epochs=3, val_bank=1, latent_size=16, gen_width=16, enc_width=16)
+TINY = dict(bs=32, g_epochs=2, iters=2, inner_steps=2, anchor_epochs=2, epochs=3, val_bank=1, latent_size=16, gen_width=16, enc_width=16)
 
 
-def tiny(**kw): return A.augkd_config('quick', **{**TINY, **kw})
+def tiny(**kw): return augkd_config('quick', **{**TINY, **kw})
 
 
 def params(m): return [p.detach().clone() for p in m.parameters()]
@@ -161,16 +165,16 @@ def test_student_domain_missing_a_class_is_rejected(env, tmp_path):
 
 
 def test_bad_parameters_are_clear_errors():
-    with pytest.raises(ValueError, match=r'a must lie in \(0, 1\]'): A.augkd_config('quick', a=0)
-    with pytest.raises(ValueError, match=r'b must lie in \[0, 1\]'): A.augkd_config('quick', b=2)
-    with pytest.raises(ValueError, match='Valid method names'): A.get_method('mosaic')
+    with pytest.raises(ValueError, match=r'a must lie in \(0, 1\]'): augkd_config('quick', a=0)
+    with pytest.raises(ValueError, match=r'b must lie in \[0, 1\]'): augkd_config('quick', b=2)
+    with pytest.raises(ValueError, match='Valid method names'): get_method('mosaic')
     with pytest.raises(ValueError, match='ablation must be one of'): A.AugKD(tiny(), 'no_everything')
 
 
 def test_student_only_baselines(env, tmp_path):
     data, teacher = env
-    no_kd = A.get_method('no_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
-    raw = A.get_method('raw_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
+    no_kd = get_method('no_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
+    raw = get_method('raw_kd', tiny()).fit(data, teacher, tmp_path, device='cpu')
     assert no_kd['method'] == 'no_kd' and raw['method'] == 'raw_kd' and no_kd['test'] != raw['test']
     assert raw['config']['ce_weight'] == 0.5 and raw['config']['mixup_kd_target'] == 'teacher'
 
@@ -202,7 +206,7 @@ def test_float32_fast_path_gives_the_plain_losses(env):
     for stage in ('stage1', 'stage2', 'stage3'):
         losses = {}
         for layout in ('off', 'on'):
-            run = copy.deepcopy(nets); A.seed_everything(0); spy = FirstLosses()
+            run = copy.deepcopy(nets); seed_everything(0); spy = FirstLosses()
             getattr(A.AugKD(tiny(channels_last=layout, amp='off')), stage)(data, teacher, run, 'cpu', cbs=[spy])
             losses[layout] = spy.losses
             if layout == 'on': assert all(p.is_contiguous() for p in run['student'].parameters())   # the layout is restored afterwards
@@ -216,7 +220,7 @@ def test_bf16_fast_path_keeps_logits_and_losses_in_float32(env):
     first = {}
     for amp in ('bf16', 'off'):
         method, spy, losses = A.AugKD(tiny(amp=amp)), DtypeSpy(), FirstLosses()
-        A.seed_everything(0)
+        seed_everything(0)
         method.stage1(data, teacher, method.networks(len(data.classes)), 'cpu', cbs=[spy, losses])
         first[amp] = losses.losses[0]
         assert spy.seen == {('conv', torch.bfloat16 if amp == 'bf16' else torch.float32), ('logits', torch.float32), ('loss', torch.float32)}
@@ -226,7 +230,7 @@ def test_bf16_fast_path_keeps_logits_and_losses_in_float32(env):
 
 def test_reference_preset_runs_on_the_plain_path_with_anomaly_detection(env, monkeypatch):
     data, teacher = env
-    cfg = A.augkd_config('reference', **TINY, student='resnet8')
+    cfg = augkd_config('reference', **TINY, student='resnet8')
     assert (cfg.amp, cfg.channels_last, cfg.detect_anomaly) == ('off', 'off', True)
     seen, smooth = [], []
     class Probe(Callback):
@@ -234,7 +238,7 @@ def test_reference_preset_runs_on_the_plain_path_with_anomaly_detection(env, mon
         def after_batch(self): smooth.append(self.learn.recorder.smooth_loss)
     A.AugKD(cfg).stage3(data, teacher, A.AugKD(cfg).networks(len(data.classes)), 'cpu', cbs=[Probe()])
     assert seen and all(seen) and not torch.is_anomaly_enabled()
-    assert all(isinstance(m, A.DeviceSmoothLoss) for m in smooth)          # the smoothed loss is never copied to the host per step
+    assert all(isinstance(m, DeviceSmoothLoss) for m in smooth)          # the smoothed loss is never copied to the host per step
     with pytest.raises(ValueError, match="channels_last must be one of"): tiny(channels_last='yes')
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 from augkd import dfkd as D
-from augkd.augkd import METHODS, augkd_config, get_method
+from augkd.methods import BASELINES, METHODS, get_method
+from augkd.config import augkd_config
 from augkd.losses import kd_kl, tiny_pair
 from conftest import InputSpy, FirstLosses
 
@@ -31,7 +32,7 @@ def test_every_generator_term_is_active(method):
 
 @pytest.mark.parametrize('method', ('dfq', 'zskt', 'dfad'))
 def test_adversarial_generator_steps_raise_disagreement(method):
-    synth, teacher, student = tiny_synth(method, weights={k: v for k, v in D.SYNTHESIZERS[method][1]['weights'].items() if k.startswith('adv')})
+    synth, teacher, student = tiny_synth(method, weights={k: v for k, v in D.DFKD_BASELINES[method].settings['weights'].items() if k.startswith('adv')})
     z = synth.z(64)
     gap = D.l1_logits if method == 'dfad' else kd_kl
     with torch.no_grad(): before = gap(teacher(synth.gen(z)), student(synth.gen(z))).item()
@@ -84,7 +85,7 @@ def test_deepinversion_zju_vipa_preset_seeks_disagreement_and_subtracts_student_
 
 
 def test_budget_steps_caps_every_method_at_the_same_student_steps():
-    loops = {m: D.DFKDMethod(m, augkd_config(), budget_steps=80_000).loop for m in D.SYNTHESIZERS}
+    loops = {m: D.DFKDMethod(m, augkd_config(), budget_steps=80_000).loop for m in D.DFKD_BASELINES}
     assert {m: l.epochs * l.kd_steps for m, l in loops.items()} == {**{m: 80_000 for m in loops}, 'pre_dfkd': 222 * 360}
     assert D.DFKDMethod('pre_dfkd', augkd_config()).loop.epochs == 400
     with pytest.raises(ValueError, match=r'budget_steps must be at least kd_steps \(400\)'): D.DFKDMethod('dfq', augkd_config(), budget_steps=100)
@@ -178,13 +179,13 @@ def test_bad_input_is_a_clear_error():
 
 
 def test_zskt_clips_generator_and_student_gradients():
-    from augkd.augkd import own_step
+    from augkd.training import own_step
     net = torch.nn.Linear(4, 1)
     before = [p.detach().clone() for p in net.parameters()]
     own_step(1e6 * net(torch.ones(2, 4)).sum(), net, torch.optim.SGD(net.parameters(), lr=1.0), clip=1.0)
     moved = torch.cat([(p - b).flatten() for p, b in zip(net.parameters(), before)]).norm()
     assert moved.item() == pytest.approx(1.0, rel=1e-4)                                # the step is the clipped gradient
-    assert D.DFKDMethod('zskt', augkd_config('quick')).loop.clip == 5.0 and D.SYNTHESIZERS['zskt'][1]['clip'] == 5.0
+    assert D.DFKDMethod('zskt', augkd_config('quick')).loop.clip == 5.0 and D.DFKD_BASELINES['zskt'].settings['clip'] == 5.0
 
 
 def test_the_student_loop_trains_at_the_methods_lr(env):
@@ -212,13 +213,13 @@ def test_readme_adding_a_method(env, tmp_path):
         exec(code, {})
         assert {'noise', 'noise+', 'noise+kd'} <= set(METHODS)
         method = get_method('noise+', augkd_config('quick', epochs=1))
-        assert method.loop.bs == 128 and D.make_synthesizer('noise', method.loop, quick=True).bs == 128
+        assert method.loop.bs == 128 and D.make_synthesizer(BASELINES['noise'], method.loop, quick=True).bs == 128
         method.loop = D.dfkd_config('quick', epochs=1, kd_steps=2, bs=16, synth=(('bs', 16),))
         res = method.fit(data, teacher, tmp_path, device='cpu')
         assert res['method'] == 'noise+' and res['synth_images'] == 16 and 'finetune' in res['logs']
         assert (tmp_path/'result-noise+.json').exists()
     finally:
-        for table in (D.SYNTHESIZERS, D.QUICK_SYNTH, METHODS):
+        for table in (BASELINES, METHODS):
             for k in ('noise', 'noise+', 'noise+kd'): table.pop(k, None)
 
 

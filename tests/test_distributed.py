@@ -2,7 +2,7 @@
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest
-from augkd.reproduce import run_distributed, torchrun_command
+from augkd.launch import run_distributed, torchrun_command
 
 HERE = Path(__file__).parent
 TORCHRUN = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2']

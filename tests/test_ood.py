@@ -3,7 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from augkd import ood as O
-from augkd.augkd import augkd_config, get_method, own_step
+from augkd.config import augkd_config
+from augkd.methods import get_method
+from augkd.training import own_step
 from augkd.dfkd import DFKDMethod, dfkd_config, info_nce
 from augkd.losses import kd_kl, tiny_pair
 from augkd.models import build_model

@@ -2,6 +2,7 @@
 import sqlite3
 import pytest
 from augkd import reproduce as R
+from augkd import grid as G
 from augkd.results import ResultsDB
 
 
@@ -80,7 +81,7 @@ def test_a_failing_cell_is_reported_and_the_grid_goes_on(grid, monkeypatch, tmp_
     def flaky(cell, *a, **k):
         if cell.seed == 0: raise RuntimeError('CUDA out of memory')
         return real(cell, *a, **k)
-    monkeypatch.setattr(R, 'run_cell', flaky)
+    monkeypatch.setattr(G, 'run_cell', flaky)
     with pytest.raises(RuntimeError, match=r"1 cell\(s\) failed:\n  M→U seed 0 no_kd: RuntimeError: CUDA out of memory\nnot run, after a failure in their group: M→U seed 0 raw_kd"):
         R.reproduce(cells, tmp/'runs', db=tmp_path/'third.sqlite', figures=None)
     assert len(ResultsDB(tmp_path/'third.sqlite')) == 2                                # seed 1's cells were recorded

@@ -17,14 +17,16 @@ class GlobalFirstLosses(FirstLosses):
         self.losses.append(loss.item())
 from augkd.data import load_setting
 from augkd.teacher import get_teacher
-from augkd.augkd import AugKD, augkd_config, student_domain_config
+from augkd.augkd import AugKD
+from augkd.config import augkd_config
+from augkd.finetune import student_domain_config
 from augkd.models import build_model
 
 dev = init_distributed('cpu')
 data = load_setting('M→U', seed=0)
 data = replace(data, student_train=data.student_train.subset(torch.arange(96)), student_eval=data.student_eval.subset(torch.arange(64)))
 teacher = get_teacher('M→U', preset='quick', epochs=1, device='cpu')      # the test trains it before launching
-cfg = augkd_config('quick', bs=32, iters=3, g_epochs=1, a_epochs=1, epochs=1, val_bank=1, gen_width=16, enc_width=16)
+cfg = augkd_config('quick', bs=32, iters=3, g_epochs=1, anchor_epochs=1, epochs=1, val_bank=1, gen_width=16, enc_width=16)
 method = AugKD(cfg)
 torch.manual_seed(0)
 nets = method.networks(10)

@@ -5,11 +5,12 @@ import json, sys
 from dataclasses import replace
 from pathlib import Path
 import torch
-import augkd.augkd, augkd.core, augkd.distributed
+import augkd.runs, augkd.core, augkd.distributed
 from augkd.distributed import init_distributed, is_main, rank, teardown_distributed, world_size
 from augkd.data import load_setting
 from augkd.teacher import get_teacher
-from augkd.augkd import augkd_config, get_method
+from augkd.config import augkd_config
+from augkd.methods import get_method
 from augkd.dfkd import dfkd_config
 
 out = Path(sys.argv[1])
@@ -17,7 +18,7 @@ writes = []
 def logged_write(path, *a, **kw):
     writes.append(Path(path).name)
     return augkd.core.atomic_write(path, *a, **kw)
-augkd.augkd.atomic_write = logged_write                          # where checkpoints and results are written
+augkd.runs.atomic_write = logged_write                          # where checkpoints and results are written
 wrapped = []
 fit_ddp = augkd.distributed.DDPTrainer.before_fit
 def counted(self): fit_ddp(self); wrapped.append(type(self.learn.model).__name__)
@@ -27,7 +28,7 @@ dev = init_distributed('cpu')
 data = load_setting('M→U', seed=0)
 data = replace(data, student_train=data.student_train.subset(torch.arange(64)), student_eval=data.student_eval.subset(torch.arange(32)))
 teacher = get_teacher('M→U', preset='quick', epochs=1, device='cpu')
-cfg = augkd_config('quick', bs=16, iters=2, g_epochs=1, a_epochs=1, epochs=1, val_bank=1, gen_width=16, enc_width=16)
+cfg = augkd_config('quick', bs=16, iters=2, g_epochs=1, anchor_epochs=1, epochs=1, val_bank=1, gen_width=16, enc_width=16)
 synth = {'deepinv': (('iters', 2),), 'cmi': (('g_steps', 2), ('width', 16)), 'mosaickd': (('width', 16), ('ndf', 8)),
          'odsd_provisional': (('kd_per_round', 2), ('rescore_every', 1))}
 results = {}
