@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, os, subprocess, sys
 from pathlib import Path
+import torch
 from .core import *
 from .data import load_setting
 from .distributed import init_distributed, is_main, barrier

@@ -60,7 +60,7 @@ def test_student_batch_is_generated_then_pool_images(env, monkeypatch):
         return x
     monkeypatch.setattr(O.MosaicSynth, 'ood_batch', record)
     loop = dfkd_config('quick', epochs=1, kd_steps=3, bs=8, synth=(('bs', 8), ('width', 16), ('ndf', 8)))
-    method = DFKDMethod('mosaickd', augkd_config('quick', epochs=1), loop)
+    method = DFKDMethod(O.OOD_BASELINES['mosaickd'], augkd_config('quick', epochs=1), loop)
     spy = InputSpy()
     log = method.data_free(data, teacher, build_model(method.cfg.student, len(data.classes)), 'cpu', cbs=[spy])
     assert len(spy.inputs) == 3 and all(x.shape[0] == 16 and torch.equal(x[8:], s) for x, s in zip(spy.inputs, served))
