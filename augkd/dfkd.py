@@ -33,8 +33,8 @@ from .distributed import local_batch, rank, world_size
 __all__ = ['DFKD_PRESETS', 'DFKD_BASELINES', 'l1_logits', 'activation_loss', 'js_divergence', 'total_variation', 'Synthesizer',
            'ImagePool', 'attention_map', 'feature_resolutions', 'AttentionPairs', 'GenerativeSynth', 'BestSoFar',
            'PixelSynth', 'affine_views', 'info_nce', 'decision_adversarial', 'ContrastiveSynth', 'SpectralGenerator',
-           'MemoryVAE', 'ReplaySynth', 'DataFreeKD', 'DFKDConfig', 'Baseline', 'dfkd_config', 'make_synthesizer',
-           'DFKDMethod']
+           'MemoryVAE', 'ReplaySynth', 'DataFreeKD', 'DFKDConfig', 'Baseline', 'dfkd_config', 'as_baseline',
+           'make_synthesizer', 'DFKDMethod']
 
 # %% ../nbs/10_dfkd.ipynb #210c9595
 def l1_logits(t_logits, s_logits):
@@ -558,6 +558,12 @@ def dfkd_config(preset:str='paper', # 'paper' (published recipes) or 'quick' (CP
     if cfg.budget_steps < cfg.kd_steps: raise ValueError(f"budget_steps must be at least kd_steps ({cfg.kd_steps}), got {cfg.budget_steps}.")
     return replace(cfg, epochs=min(cfg.epochs, cfg.budget_steps // cfg.kd_steps))
 
+# %% ../nbs/10_dfkd.ipynb #02c9a6eb
+def as_baseline(baseline:Baseline|str, # a baseline, or the name of a data-free one
+               ) -> Baseline:
+    "The baseline record itself, or the data-free baseline of that name (an unknown name lists the valid ones)."
+    return lookup(DFKD_BASELINES, baseline, 'data-free method') if isinstance(baseline, str) else baseline
+
 # %% ../nbs/10_dfkd.ipynb #aee513c3
 def make_synthesizer(baseline:Baseline|str, # a baseline, or the name of a data-free one
                      cfg:DFKDConfig, # the loop's configuration (its `synth` overrides apply)
@@ -565,7 +571,7 @@ def make_synthesizer(baseline:Baseline|str, # a baseline, or the name of a data-
                      flip:bool|None=None, # the setting's flips, for synthesizers that augment (None: their default)
                     ) -> Synthesizer:
     "A method's synthesizer: published settings, then a named preset, the CPU budget if asked, and the config's overrides."
-    b = lookup(DFKD_BASELINES, baseline, 'data-free method') if isinstance(baseline, str) else baseline
+    b = as_baseline(baseline)
     changes = dict(cfg.synth)
     preset = lookup(b.presets, changes.pop('preset'), f'{b.name} synthesizer preset') if 'preset' in changes else {}
     extra = {'flip': flip} if flip is not None and 'flip' in inspect.signature(b.synthesizer).parameters else {}
@@ -581,7 +587,7 @@ class DFKDMethod:
                  plus:str|None=None, # None, 'ce' or 'ce_kd'
                  budget_steps:int|None=None, # cap on the data-free student steps (`DFKDConfig.budget_steps`); ignored when `loop` is given
                 ):
-        self.baseline = b = lookup(DFKD_BASELINES, baseline, 'data-free method') if isinstance(baseline, str) else baseline
+        self.baseline = b = as_baseline(baseline)
         if plus not in (None, 'ce', 'ce_kd'): raise ValueError(f"plus must be None, 'ce' or 'ce_kd', got {plus!r}.")
         self.cfg = cfg or augkd_config()
         self.quick = self.cfg.preset == 'quick'

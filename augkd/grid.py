@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 from .core import *
 from .data import get_setting, load_setting, SETTINGS
-from .config import AugKDConfig, augkd_config
-from .methods import get_method, METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method
+from .methods import METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method
 from .teacher import get_teacher
 from .results import ResultsDB, run_record
 
@@ -61,7 +60,7 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
     aug, loop = split_changes(changes)
     looped = {m for m in methods if has_loop(m)}
     if loop and not looped: raise ValueError(f"No method of the grid has a data-free student loop, so the 'loop.' settings {sorted(loop)} would apply to none.")
-    loop_changes = {k: v for k, v in (changes or {}).items() if k.startswith(LOOP_PREFIX)}      # only the cells of looped methods get them
+    loop_changes = {LOOP_PREFIX + k: v for k, v in loop.items()}                          # only the cells of looped methods get them
     cell_changes = {m: {**aug, **(loop_changes if m in looped else {})} for m in methods}
     for m in methods: configured_method(m, preset, cell_changes[m])              # every override checked before anything runs
     tch = tuple(sorted((teacher_changes or {}).items()))
