@@ -15,47 +15,10 @@ from .reproduce import reproduce
 from .launch import run_one, run_distributed
 from .distributed import is_main, teardown_distributed
 from .docs import build_docs
+from .figures import digit_data_figures
 
 # %% auto #0
-__all__ = ['markdown_table', 'reproduce_data_figures', 'parse_pairs', 'run_options', 'build_parser', 'cmd_reproduce', 'cmd_run',
-           'cmd_docs', 'cmd_domains', 'main']
-
-# %% ../nbs/90_cli.ipynb #08a579d1
-def markdown_table(df:pd.DataFrame, # the table
-                   floatfmt:str='.1f', # number format
-                  ) -> str:
-    "A GitHub-flavoured Markdown table of `df`, index included."
-    fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
-    head = [str(df.index.name or '')] + [str(c) for c in df.columns]
-    rows = [[str(i)] + [fmt(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
-    return '\n'.join(lines) + '\n'
-
-# %% ../nbs/90_cli.ipynb #cc94568b
-def reproduce_data_figures(out:Path|str='figures', # where figures and tables go
-                           epochs:int=10, # shift-matrix probe epochs
-                           seed:int=0, # split and probe seed
-                          ) -> dict:
-    "Build the digit domains, write `domains.png` and the source-only shift matrix (Markdown and CSV; cached under the data folder)."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    doms = benchmark_domains()
-    print(f"domains ready in {time.time() - t0:.1f} s: " + ', '.join(f"{k}={len(d)}" for k, d in doms.items()))
-    plot_domain_gallery(doms, path=out/'domains.png')
-    key = stable_hash({'domains': {k: d.digest for k, d in doms.items()}, 'epochs': epochs, 'seed': seed, 'device': default_device().type}, 16)
-    cached = {ext: data_dir('shift_matrix')/f'{key}.{ext}' for ext in ('md', 'csv')}
-    if all(p.exists() for p in cached.values()): print(f"shift matrix: cached ({cached['md']})")
-    else:
-        t1 = time.time()
-        sm = shift_matrix(doms, epochs=epochs, seed=seed)
-        note = (f"\nSource-only accuracy (%) of a LeNet probe ({epochs} epochs, seed {seed}); diagonal: held-out 20%, "
-                f"off-diagonal: whole target domain. {time.time() - t1:.0f} s on {default_device()}.\n")
-        with atomic_write(cached['csv'], 'w') as f: sm.to_csv(f)
-        with atomic_write(cached['md'], 'w') as f: f.write(markdown_table(sm) + note)
-    for ext, src in cached.items():
-        with atomic_write(out/f'shift_matrix.{ext}', 'w') as f: f.write(src.read_text())
-    print(cached['md'].read_text())
-    return {'domains': out/'domains.png', 'shift_matrix': out/'shift_matrix.md'}
+__all__ = ['parse_pairs', 'run_options', 'build_parser', 'cmd_reproduce', 'cmd_run', 'cmd_docs', 'cmd_domains', 'main']
 
 # %% ../nbs/90_cli.ipynb #728a8403
 def parse_pairs(items:list, # 'key=value' strings
@@ -128,7 +91,7 @@ def cmd_reproduce(a, p):
         from augkd.cluster import check_address
         try: check_address(a.address)
         except (ValueError, ConnectionError) as e: p.exit(1, f"augkd reproduce: {e}\n")
-    if a.no_grid or any(get_setting(s).dataset == 'digits' for s in a.settings): reproduce_data_figures(a.out, a.epochs, a.seed)
+    if a.no_grid or any(get_setting(s).dataset == 'digits' for s in a.settings): digit_data_figures(a.out, a.epochs, a.seed)
     if a.no_grid: return
     sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
     try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,

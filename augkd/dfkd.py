@@ -41,10 +41,12 @@ def l1_logits(t_logits, s_logits):
     "Mean absolute logit difference ‖S(x) − T(x)‖₁ / C (DFAD, PRE-DFKD)."
     return (s_logits - t_logits).abs().mean()
 
+# %% ../nbs/10_dfkd.ipynb #1b2b7dd2
 def activation_loss(feats):
     "−mean |f_T(x)|: DAFL's activation term, low when the teacher's penultimate features fire."
     return -feats.abs().mean()
 
+# %% ../nbs/10_dfkd.ipynb #a499ea34
 def js_divergence(t_logits, s_logits, tau:float=3.0):
     "DeepInversion's Jensen–Shannon-style term with probabilities clamped to [0.01, 0.99]."
     p, q = (F.softmax(l / tau, 1).clamp(0.01, 0.99) for l in (s_logits, t_logits))
@@ -52,6 +54,7 @@ def js_divergence(t_logits, s_logits, tau:float=3.0):
     kl = lambda a, b: (a * (a.log() - b.log())).sum(1).mean()
     return 0.5 * kl(m, p) + 0.5 * kl(m, q)
 
+# %% ../nbs/10_dfkd.ipynb #fc540f0d
 def total_variation(x):
     "Mean absolute difference of neighbouring pixels (the TV prior)."
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., 1:] - x[..., :-1]).abs().mean()
@@ -91,6 +94,7 @@ class Synthesizer:
         for k in ('stats', 'student_stats', 'pairs'):
             if getattr(self, k, None) is not None: getattr(self, k).remove()
 
+# %% ../nbs/10_dfkd.ipynb #4c9fee56
 class ImagePool:
     "Synthetic images kept on the device; batches drawn at random with the training augmentation."
     def __init__(self, max_images:int=1_000_000, flip:bool=False):
@@ -108,6 +112,7 @@ def attention_map(f:torch.Tensor) -> torch.Tensor:
     "normalise(mean_c f²), flattened per image."
     return F.normalize(f.pow(2).mean(1).flatten(1), dim=1)
 
+# %% ../nbs/10_dfkd.ipynb #9fc01de7
 def feature_resolutions(model:nn.Module, x:torch.Tensor) -> dict:
     "Spatial size → the module whose output is the last feature map of that size in the forward pass."
     last, hooks = {}, []
@@ -120,6 +125,7 @@ def feature_resolutions(model:nn.Module, x:torch.Tensor) -> dict:
         for h in hooks: h.remove()
     return last
 
+# %% ../nbs/10_dfkd.ipynb #409d4d79
 class AttentionPairs:
     "Hooks on matching-resolution feature maps of teacher and student, and the attention-transfer loss on the last pass of each."
     def __init__(self, teacher:nn.Module, student:nn.Module, device):
@@ -287,6 +293,7 @@ def affine_views(x:torch.Tensor, # N×C×H×W
     theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = side * sign, side, shift
     return F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), align_corners=False, padding_mode='zeros')
 
+# %% ../nbs/10_dfkd.ipynb #737a58a5
 def info_nce(q:torch.Tensor, # N×D normalised queries
              k:torch.Tensor, # N×D normalised positive keys (row i belongs to query i)
              negatives:torch.Tensor|None, # M×D normalised extra keys
@@ -296,6 +303,7 @@ def info_nce(q:torch.Tensor, # N×D normalised queries
     keys = k if negatives is None or not len(negatives) else torch.cat([k, negatives])
     return F.cross_entropy(q @ keys.T / tau, torch.arange(len(q), device=q.device))
 
+# %% ../nbs/10_dfkd.ipynb #440aa892
 def decision_adversarial(t_logits, s_logits):
     "−mean[1(argmax S = argmax T)·KL(p_T ‖ p_S)]: push only the samples the student still agrees on."
     p = F.softmax(t_logits, 1).clamp_min(1e-8)
@@ -386,6 +394,7 @@ class SpectralGenerator(nn.Module):
             sn(nn.Conv2d(width // 4, 3, 3, 1, 1)), nn.Tanh(), nn.BatchNorm2d(3, affine=False))
     def forward(self, z): return self.net(self.fc(z).view(-1, self.width, self.init, self.init))
 
+# %% ../nbs/10_dfkd.ipynb #284b287c
 class MemoryVAE(nn.Module):
     "PRE-DFKD's memory: an encoder to (μ, log σ²) and a generator back to images (unbounded, like the novel samples)."
     def __init__(self, nz:int=256, width:int=256):
@@ -401,6 +410,7 @@ class MemoryVAE(nn.Module):
         logvar = logvar.clamp(-10, 10)
         return self.gen(mu + torch.randn_like(mu) * (0.5 * logvar).exp()), mu, logvar
 
+# %% ../nbs/10_dfkd.ipynb #2d497d67
 class ReplaySynth(Synthesizer):
     "PRE-DFKD: an adversarial novel-sample generator plus a VAE memory that replays past synthetic distributions."
     def __init__(self, nz:int=1000, width:int=256, bs:int=1024, g_lr:float=0.02, mem_lr:float=0.02 / 40, mem_nz:int=256,
@@ -513,6 +523,7 @@ class DFKDConfig:
     synth:tuple=() # (name, value) pairs overriding the method's synthesizer settings
     adv_uses_teacher:bool=False # parity with the Fast-Datafree script (adversarial terms ≡ 0)
 
+# %% ../nbs/10_dfkd.ipynb #e8171a11
 DFKD_PRESETS = {
     'paper': {},
     'quick': dict(bs=128, epochs=10, kd_steps=50),

@@ -10,8 +10,8 @@ import nbformat
 from .core import *
 
 # %% auto #0
-__all__ = ['NAV_CSS', 'doc_notebooks', 'page_title', 'directives', 'defined_names', 'api_markdown', 'doc_notebook', 'nav_html',
-           'render_page', 'page_name', 'build_docs']
+__all__ = ['NAV_CSS', 'doc_notebooks', 'page_title', 'directives', 'defined_names', 'api_markdown', 'doc_notebook', 'tex_mathml',
+           'extract_math', 'strip_remote_scripts', 'nav_html', 'render_page', 'page_name', 'build_docs']
 
 # %% ../nbs/16_docs.ipynb #b3a40398
 def doc_notebooks(nbs:Path|str='nbs', # the notebooks folder
@@ -75,8 +75,43 @@ def doc_notebook(nb, # a notebook (nbformat)
             if 'exports' not in d: continue
         c = nbformat.from_dict(dict(c))
         if c.cell_type == 'code': c.source = re.sub(r'^#\|.*\n?', '', c.source, flags=re.M).strip()
+        if d.get('echo', '').lstrip(':').strip() == 'false': c.metadata['tags'] = [*c.metadata.get('tags', []), 'remove_input']   # Quarto's "output only"
         cells.append(c)
     return nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+
+# %% ../nbs/16_docs.ipynb #bab4b707
+def tex_mathml(tex:str, # a LaTeX formula without its `$` delimiters
+               display:bool=False, # a displayed equation (`$$...$$`) rather than inline
+              ) -> str:
+    "The MathML of `tex`; a command the converter does not know is a `ValueError` naming it."
+    from latex2mathml.converter import convert
+    tex = re.sub(r'\\arg(?![A-Za-z])', r'\\operatorname{arg}', tex)   # standard LaTeX the converter lacks
+    try: out = convert(tex.strip(), display='block' if display else 'inline')
+    except Exception as e: raise ValueError(f"Cannot typeset ${tex}$: {type(e).__name__}: {e}") from e
+    unknown = re.findall(r'>(\\[A-Za-z]+)<', out)
+    if unknown: raise ValueError(f"Cannot typeset ${tex}$: unknown LaTeX command(s) {', '.join(dict.fromkeys(unknown))}")
+    return out
+
+# %% ../nbs/16_docs.ipynb #65f75c11
+_CODE = re.compile(r'```.*?```|`[^`\n]*`', re.S)
+_MATH = re.compile(r'(?<!\\)\$\$(.+?)\$\$|(?<![\\$])\$(?=\S)([^$\n]*?[^\s\\])\$(?!\$)', re.S)
+
+def extract_math(text:str, # a markdown cell's source
+                 formulas:list, # collects the MathML of each formula found; its length numbers the placeholders
+                ) -> str:
+    "`text` with every `$...$` / `$$...$$` outside code replaced by a placeholder for `formulas[i]`."
+    def swap(m):
+        formulas.append(tex_mathml(m.group(1) or m.group(2), display=m.group(1) is not None))
+        return f'\ue000{len(formulas) - 1}\ue001'   # private-use characters: no notebook writes them
+    parts = _CODE.split(text)
+    codes = _CODE.findall(text)
+    return ''.join(_MATH.sub(swap, t) + (codes[k] if k < len(codes) else '') for k, t in enumerate(parts))
+
+# %% ../nbs/16_docs.ipynb #9fe6ed84
+def strip_remote_scripts(page:str, # an nbconvert HTML page
+                        ) -> str:
+    "`page` without the `<script>` elements that load code from another host or configure MathJax."
+    return re.sub(r'<script\b[^>]*>.*?</script>', lambda m: '' if ('://' in m.group(0) or 'mathjax' in m.group(0).lower()) else m.group(0), page, flags=re.S)
 
 # %% ../nbs/16_docs.ipynb #4d101a49
 NAV_CSS = """
@@ -89,6 +124,8 @@ nav.augkd-nav a.current { background: #ddf4ff; font-weight: 600; }
 nav.augkd-nav .site { font-weight: 700; font-size: 16px; margin-bottom: 8px; }
 main.augkd-page { margin-left: 250px; max-width: 1000px; padding: 8px 24px 48px; }
 .augkd-pager { display: flex; justify-content: space-between; margin-top: 32px; font: 14px system-ui, sans-serif; }
+math { font-family: 'Latin Modern Math', 'STIX Two Math', 'Cambria Math', math; font-size: 1.1em; }
+math[display="block"] { display: block math; margin: 0.6em 0; overflow-x: auto; }
 """
 
 def nav_html(pages:list[tuple[str, str]], # (file name, title) of every page, in order
@@ -107,9 +144,14 @@ def render_page(nb, # a processed notebook
                 title:str, # the page's title (the browser tab)
                 nav:tuple[str, str], # `nav_html`'s sidebar and pager
                ) -> str:
-    "One HTML page: nbconvert's lab template with embedded images, inside the navigation."
+    "One HTML page: nbconvert's lab template with embedded images and MathML equations, inside the navigation; no remote scripts."
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(template_name='lab', embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    nb, formulas = nbformat.from_dict(dict(nb)), []
+    nb.cells = [nbformat.from_dict({**c, 'source': extract_math(c.source, formulas)}) if c.cell_type == 'markdown' else c for c in nb.cells]
+    from traitlets.config import Config
+    cfg = Config({'TagRemovePreprocessor': {'enabled': True, 'remove_input_tags': ['remove_input']}})
+    body, _ = HTMLExporter(config=cfg, template_name='lab', embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    body = re.sub('\ue000(\\d+)\ue001', lambda m: formulas[int(m.group(1))], strip_remote_scripts(body))
     body = re.sub(r'<title>.*?</title>', f'<title>{html.escape(title)}</title>', body, count=1, flags=re.S)
     body = body.replace('</head>', f'<style>{NAV_CSS}</style>\n</head>', 1)
     body = re.sub(r'(<body[^>]*>)', lambda m: f'{m.group(1)}\n{nav[0]}\n<main class="augkd-page">', body, count=1)
@@ -139,6 +181,8 @@ def build_docs(nbs:Path|str='nbs', # the notebooks folder
     paths = []
     for i, (p, nb, title) in enumerate(books):
         path = out/names[i][0]
-        with atomic_write(path, 'w') as f: f.write(render_page(doc_notebook(nb), f'{title} – {site}', nav_html(names, i, site)))
+        try: page = render_page(doc_notebook(nb), f'{title} – {site}', nav_html(names, i, site))
+        except ValueError as e: raise ValueError(f"{p}: {e}") from e
+        with atomic_write(path, 'w') as f: f.write(page)
         paths.append(path)
     return paths

@@ -18,7 +18,7 @@ from .config import AugKDConfig
 from .training import one_hot
 from .figures import trained_networks
 from .results import ResultsDB, summary_table, table_markdown
-from .reproduce import bar_figure
+from .figures import bar_figure
 from .teacher import Teacher
 
 # %% auto #0

@@ -31,6 +31,7 @@ def onehot_ce(t_logits:torch.Tensor, # teacher logits
     "CE of the teacher's logits to its own argmax (the confidence term)."
     return F.cross_entropy(t_logits, t_logits.argmax(1))
 
+# %% ../nbs/08_losses.ipynb #46e7f355
 def class_balance(t_logits:torch.Tensor, # teacher logits
                   base:float=10.0, # logarithm base (AuG-KD uses log₁₀)
                  ) -> torch.Tensor:
@@ -52,6 +53,7 @@ def bn_stat_loss(stats:BNStats, # hooks that saw the current batch
 # %% ../nbs/08_losses.ipynb #8b14a931
 GENERATOR_WEIGHTS = {'adv': 1.0, 'ce': 1.0, 'balance': 20.0, 'bn': 1.0}
 
+# %% ../nbs/08_losses.ipynb #62e44477
 def generator_loss(t_logits:torch.Tensor, # teacher logits on G's samples
                    s_logits:torch.Tensor, # student logits on the same samples
                    stats:BNStats, # the teacher's BN hooks, which saw the same forward pass
@@ -67,6 +69,7 @@ class BodyHead(nn.Module):
     def __init__(self, seq:nn.Sequential): super().__init__(); self.body, self.fc = seq[:-1], seq[-1]
     def forward(self, x): return self.fc(self.body(x))
 
+# %% ../nbs/08_losses.ipynb #ae3c80a3
 def tiny_pair(n_classes:int=4, seed:int=0,
               split_head:bool=False, # wrap both networks in `BodyHead` (for methods that hook the penultimate features)
              ):
@@ -100,6 +103,7 @@ def energy(logits:torch.Tensor, # N×C
     "Per-sample energy −τ·logsumexp(logits/τ): low where the classifier is confident."
     return -tau * torch.logsumexp(logits / tau, 1)
 
+# %% ../nbs/08_losses.ipynb #431b0893
 def max_softmax_uncertainty(logits:torch.Tensor) -> torch.Tensor:
     "Per-sample 1 − max softmax (the unused alternative of the reference code)."
     return 1 - F.softmax(logits, 1).max(1).values
@@ -107,6 +111,7 @@ def max_softmax_uncertainty(logits:torch.Tensor) -> torch.Tensor:
 # %% ../nbs/08_losses.ipynb #4d4a54ff
 MASK_BUDGETS = ('per_sample', 'batch_sum')
 
+# %% ../nbs/08_losses.ipynb #86dcf5dd
 def mask_budget_loss(m:torch.Tensor, # N×d mask
                      invariant:float=0.25, # α: fraction of dimensions meant to stay unchanged
                      mode:str='per_sample', # 'per_sample' (paper intent) or 'batch_sum' (reference)
@@ -132,6 +137,7 @@ def check_mask_settings(mask_activation:str, # AnchorNet's mask activation
 # %% ../nbs/08_losses.ipynb #25aceb02
 UNCERTAINTIES = ('energy', 'max_softmax')
 
+# %% ../nbs/08_losses.ipynb #79091dd3
 def anchor_loss(t_logits:torch.Tensor, # teacher logits on the anchor images G(z_a)
                 m:torch.Tensor, # the masks
                 y:torch.Tensor, # true labels

@@ -33,6 +33,7 @@ def ood_pool(data:SettingData, # the setting; its student-domain train split is 
         raise ValueError(f"open_world domains must have the student domain's image size {tuple(xs[0].shape[2:])}, got {bad}.")
     return torch.cat(xs)
 
+# %% ../nbs/11_ood.ipynb #68d2af9a
 class UsesOODPool:
     "Mixin for synthesizers that learn from the unlabelled pool: `attach(data)` collects it, `pool_on(device)` checks and moves it."
     open_world:tuple = ()
@@ -58,6 +59,7 @@ def teacher_entropy(teacher:nn.Module, # the frozen teacher (eval mode)
         out.append(-(logp.exp() * logp).sum(1))
     return torch.cat(out)
 
+# %% ../nbs/11_ood.ipynb #d2446a79
 def highest_entropy(teacher:nn.Module, # the frozen teacher
                     x:torch.Tensor, # N×3×H×W uint8 images
                     n:int, # how many to keep
@@ -75,6 +77,7 @@ class PatchDiscriminator(nn.Module):
                                  nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2), nn.Conv2d(ndf * 2, 1, 1))
     def forward(self, x): return self.net(x)
 
+# %% ../nbs/11_ood.ipynb #6d8cfec3
 def patch_bce(logits:torch.Tensor, # N×1×h×w patch logits
               real:bool, # the target: every patch real (True) or fake (False)
               reduction:str='sum', # 'sum' over the patch grid, mean over images (MosaicKD's Eq. 3), or 'mean' over everything
@@ -166,6 +169,7 @@ class HeadInputs:
     def _keep(self, m, inp, out): self.feats = inp[0]
     def remove(self): self.hook.remove()
 
+# %% ../nbs/11_ood.ipynb #bca4f571
 def relation_kl(t_feats:torch.Tensor, # N×D teacher features
                 s_feats:torch.Tensor, # N×D' student features
                 tau:float=0.1, # temperature of the similarity softmax
@@ -193,6 +197,7 @@ def score_pool(teacher:nn.Module, # the frozen teacher
         if student is not None: out['s_logits'].append(student(xb))
     return {k: torch.cat(v) for k, v in out.items() if v}
 
+# %% ../nbs/11_ood.ipynb #fc40be16
 def prototype_scores(logits:torch.Tensor, # N×K teacher logits on the pool
                      feats:torch.Tensor, # N×D teacher features
                      proto_frac:float=0.2, # per class, the most confident fraction that defines the prototype
@@ -213,6 +218,7 @@ def prototype_scores(logits:torch.Tensor, # N×K teacher logits on the pool
         dist[idx] = 1 - f[idx] @ proto
     return pseudo, conf - lam * dist
 
+# %% ../nbs/11_ood.ipynb #a8c1b735
 def select_balanced(pseudo:torch.Tensor, # N pseudo-labels
                     scores:torch.Tensor, # N scores (higher is better)
                     budget:int, # images to keep in all

@@ -22,7 +22,7 @@ from .cluster import run_on_ray
 from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'ABLATIONS', 'reproduce', 'run_figures', 'write_tables', 'bar_figure', 'bar_chart']
+__all__ = ['EXECUTORS', 'ABLATIONS', 'reproduce', 'run_figures', 'write_tables']
 
 # %% ../nbs/13_reproduce.ipynb #7e8ee1f9
 EXECUTORS = ('local', 'ray')
@@ -104,6 +104,7 @@ def write_tables(store:ResultsDB, # the results database
                  split:str='test', # the reported split
                 ) -> dict:
     "Main (and ablation) tables as .md/.tex/.csv and the main bar chart as .png/.svg; return the paths."
+    from augkd.figures import bar_figure, save_figure   # matplotlib only when tables are written
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df = store.frame()
     df = df[df.run_id.isin({c.key for c in cells})]
@@ -117,24 +118,6 @@ def write_tables(store:ResultsDB, # the results database
         for ext, render in (('md', table_markdown), ('tex', table_latex), ('csv', table_csv)):
             with atomic_write(out/f'{name}.{ext}', 'w') as f: f.write(render(t))
             paths[f'{name}.{ext}'] = out/f'{name}.{ext}'
-        if name == 'main_table': paths.update(bar_chart(t, out/name))
+        if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/name)})
     return paths
 
-def bar_figure(t, # a `summary_table`
-               ylabel:str='test Acc@1 (%)',
-              ):
-    "Mean Acc@1 over settings per method, error bars the std over seeds."
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(t), 3))
-    ax.bar(range(len(t)), t[('mean', 'mean')], yerr=t[('mean', 'std')].fillna(0), color='#4c72b0', capsize=3)
-    ax.set_xticks(range(len(t)), t.index, rotation=30, ha='right'); ax.set_ylabel(ylabel)
-    ax.set_title('mean over settings; error bars: std over seeds', fontsize=9)
-    fig.tight_layout()
-    return fig
-
-def bar_chart(t, # a `summary_table`
-              stem:Path, # output path without suffix
-             ) -> dict:
-    "`bar_figure` as PNG and SVG."
-    from augkd.figures import save_figure
-    return {p.name: p for p in save_figure(bar_figure(t), stem)}

@@ -14,7 +14,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SCHEMA', 'RUN_FIELDS', 'ResultsDBError', 'run_record', 'ResultsDB', 'summary_table', 'table_markdown', 'table_latex',
-           'table_csv']
+           'table_csv', 'markdown_table']
 
 # %% ../nbs/12_results.ipynb #d6cfd3b0
 SCHEMA = """
@@ -168,3 +168,14 @@ def table_csv(t:pd.DataFrame) -> str:
     "CSV with one column per (setting, statistic)."
     flat = t.copy(); flat.columns = [f"{c}_{k}" for c, k in t.columns]
     return flat.rename_axis('method').to_csv()
+
+# %% ../nbs/12_results.ipynb #08a579d1
+def markdown_table(df:pd.DataFrame, # the table
+                   floatfmt:str='.1f', # number format
+                  ) -> str:
+    "A GitHub-flavoured Markdown table of `df`, index included."
+    fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
+    head = [str(df.index.name or '')] + [str(c) for c in df.columns]
+    rows = [[str(i)] + [fmt(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] + ['| ' + ' | '.join(r) + ' |' for r in rows]
+    return '\n'.join(lines) + '\n'
