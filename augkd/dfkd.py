@@ -352,11 +352,12 @@ class ContrastiveSynth(Synthesizer):
 
     def loss(self, x, y) -> tuple[torch.Tensor, dict, torch.Tensor]:
         "The synthesis loss of images x for targets y, its terms, and the global views' instance features."
-        t, f_global = self.features(affine_views(x, flip=self.flip))
+        xg = affine_views(x, flip=self.flip)
+        t, f_global = self.features(xg)
         bn = bn_stat_loss(self.stats, per_layer=True)
         _, f_local = self.features(affine_views(x, min_scale=0.25, flip=self.flip))
         negs = self.bank[torch.randperm(len(self.bank), device=self.device)[:self.negatives]] if len(self.bank) else None
-        terms = {'bn': bn, 'oh': F.cross_entropy(t, y), 'adv': decision_adversarial(t, self.adversary()(x)),
+        terms = {'bn': bn, 'oh': F.cross_entropy(t, y), 'adv': decision_adversarial(t, self.adversary()(xg)),
                  'cr': info_nce(self.project(f_local), self.project(f_global), None if negs is None else self.project(negs), self.cr_tau)}
         return sum(self.w[k] * v for k, v in terms.items()), terms, f_global
 

@@ -15,7 +15,7 @@ from .data import SettingData, benchmark_domains, plot_domain_gallery, shift_mat
 from .results import markdown_table
 from .models import features_and_logits
 from .losses import energy
-from .augkd import AugKD, mixup_images
+from .stages import AugKD, mixup_images
 from .config import AugKDConfig
 from .runs import load_stage
 from .training import one_hot
@@ -138,7 +138,7 @@ def plot_feature_space(emb:dict, # from `feature_space`
     return fig
 
 # %% ../nbs/14_figures.ipynb #72c2a70f
-def plot_sensitivity(rows:list[dict], # from `augkd.augkd.sensitivity_grid`
+def plot_sensitivity(rows:list[dict], # from `augkd.stages.sensitivity_grid`
                      key:str='test_acc1', # 'test_acc1' or 'eval_acc1'
                     ):
     "Heatmap of Acc@1 over the (a, b) grid, values written in the cells."

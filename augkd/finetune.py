@@ -14,7 +14,7 @@ from .models import build_model
 from .teacher import Teacher
 from .config import AugKDConfig, augkd_config
 from .runs import start_run, finish_run
-from .augkd import AugKD
+from .stages import AugKD
 
 # %% auto #0
 __all__ = ['student_domain_config', 'train_on_student_domain', 'StudentOnly']

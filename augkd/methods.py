@@ -6,7 +6,7 @@
 from __future__ import annotations
 from .core import *
 from .config import AugKDConfig, augkd_config
-from .augkd import AugKD
+from .stages import AugKD
 from .finetune import StudentOnly
 from dataclasses import asdict
 from .dfkd import Baseline, DFKDMethod, DFKD_BASELINES, dfkd_config

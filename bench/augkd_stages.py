@@ -20,7 +20,7 @@ from augkd.domains import Domain
 from augkd.data import Setting, SettingData
 from augkd.models import AMP_MODES, CHANNELS_LAST_MODES, COMPILE_MODES, FastPath, build_model, freeze, model_pair
 from augkd.teacher import Teacher, teacher_recipe
-from augkd.augkd import AugKD
+from augkd.stages import AugKD
 from augkd.config import REFERENCE_SWITCHES, augkd_config
 from augkd.training import one_hot
 def sync(device):

@@ -4,7 +4,7 @@
                                    [--preset quick] [--set key=value ...] [--variant NAME:key=value[,key=value] ...]
                                    [--jobs 2] [--out runs/digits-quick] [--table FILE.md]
 
-`--methods` takes any registered method (`augkd.augkd.METHODS`: AuG-KD and its ablations, `no_kd`, `raw_kd`,
+`--methods` takes any registered method (`augkd.methods.METHODS`: AuG-KD and its ablations, `no_kd`, `raw_kd`,
 the data-free baselines and their '+' variants). `--variant ce0.1:anchor_ce_weight=0.1` adds the row `augkd-ce0.1`:
 full AuG-KD with those settings changed, sharing the cell's checkpoints of every stage the change does not touch.
 
@@ -34,7 +34,7 @@ def run_cell(setting, seed, methods, preset, changes, variants, out):
     torch.set_num_threads(1)
     from augkd.data import load_setting
     from augkd.teacher import get_teacher
-    from augkd.augkd import AugKD
+    from augkd.stages import AugKD
     from augkd.config import augkd_config
     from augkd.methods import get_method
     run_dir = Path(out)/f'{setting}-seed{seed}'

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 from fastai.callback.core import Callback
-from augkd import augkd as A
+from augkd import stages as A
 from augkd.core import seed_everything
 from augkd.config import augkd_config
 from augkd.training import DeviceSmoothLoss

@@ -104,6 +104,18 @@ def test_cmi_terms_are_active_and_a_round_fills_pool_and_bank():
     assert len(synth.pool) == 64 and len(synth.bank) == 64 and feats.shape[1] == synth.bank.shape[1]
 
 
+
+def test_cmi_decision_adversarial_term_sees_the_teachers_view():
+    "Teacher and student are compared on the same global view: the student's input is the teacher's first input of the step."
+    synth, teacher, student = tiny_synth('cmi', flip=True)
+    seen = {}
+    hooks = [net.register_forward_pre_hook(lambda m, a, k=k: seen.setdefault(k, a[0].detach().clone())) for k, net in (('t', teacher), ('s', student))]
+    x = torch.rand(8, 3, 32, 32)
+    synth.loss(x, torch.arange(8) % 4)
+    for h in hooks: h.remove()
+    assert not torch.equal(seen['t'], x)                      # the teacher saw a shifted / flipped view …
+    assert torch.equal(seen['s'], seen['t'])                  # … and the student the same one
+
 def test_pre_dfkd_terms_are_active_and_replay_feeds_the_student(monkeypatch):
     synth, *_ = tiny_synth('pre_dfkd')
     terms = synth.terms(synth.novel(32))

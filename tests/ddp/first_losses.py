@@ -17,7 +17,7 @@ class GlobalFirstLosses(FirstLosses):
         self.losses.append(loss.item())
 from augkd.data import load_setting
 from augkd.teacher import get_teacher
-from augkd.augkd import AugKD
+from augkd.stages import AugKD
 from augkd.config import augkd_config
 from augkd.finetune import student_domain_config
 from augkd.models import build_model
