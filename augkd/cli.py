@@ -18,7 +18,8 @@ from .docs import build_docs
 from .figures import digit_data_figures
 
 # %% auto #0
-__all__ = ['parse_pairs', 'run_options', 'build_parser', 'cmd_reproduce', 'cmd_run', 'cmd_docs', 'cmd_domains', 'main']
+__all__ = ['parse_pairs', 'shots_value', 'run_options', 'build_parser', 'cmd_reproduce', 'cmd_run', 'cmd_docs', 'cmd_domains',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #728a8403
 def parse_pairs(items:list, # 'key=value' strings
@@ -32,6 +33,14 @@ def parse_pairs(items:list, # 'key=value' strings
         except json.JSONDecodeError: out[k] = v
     return out
 
+# %% ../nbs/90_cli.ipynb #560c2b22
+def shots_value(text:str, # a command-line value
+               ) -> int|None:
+    "A `--shots` value: a whole number of labelled images per class (≥ 1), or 'all' (None) for the whole train split."
+    if text == 'all': return None
+    try: return check_shots(int(text))
+    except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number of labelled images per class (at least 1) or 'all', got {text!r}") from None
+
 # %% ../nbs/90_cli.ipynb #479c902b
 def run_options() -> argparse.ArgumentParser:
     "The options every training command takes (an argparse parent parser)."
@@ -42,6 +51,8 @@ def run_options() -> argparse.ArgumentParser:
     p.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
     p.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
     p.add_argument('--nproc', type=int, default=1, help='processes per run on this machine, one GPU each on CUDA (torchrun; default 1)')
+    p.add_argument('--shots', type=shots_value, nargs='+', default=[None], metavar='K',
+                   help="labelled student-domain train images per class, or 'all' (default); reproduce takes several (a grid dimension)")
     return p
 
 # %% ../nbs/90_cli.ipynb #c679022e
@@ -85,7 +96,7 @@ def cmd_reproduce(a, p):
     if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
     if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
     if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
-    try: cells = expand_grid(a.settings, a.methods.split(','), a.seeds, a.preset, parse_pairs(a.set), parse_pairs(a.teacher_set))
+    try: cells = expand_grid(a.settings, a.methods.split(','), a.seeds, a.preset, parse_pairs(a.set), parse_pairs(a.teacher_set), a.shots)
     except ValueError as e: p.error(str(e))
     if a.executor == 'ray' and a.address:                      # before the data figures: a wrong address fails in seconds
         from augkd.cluster import check_address
@@ -102,8 +113,9 @@ def cmd_reproduce(a, p):
 def cmd_run(a, p):
     "`augkd run`: one method on one setting and seed, in this process or under torchrun."
     if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
+    if len(a.shots) != 1: p.error(f"augkd run takes one --shots value, got {len(a.shots)} (a grid of them is augkd reproduce --shots)")
     kw = dict(setting=a.setting, method=a.method, seed=a.seed, preset=a.preset, run_dir=a.run_dir, device=a.device,
-              data_root=a.data_root, changes=parse_pairs(a.set), teacher_changes=parse_pairs(a.teacher_set))
+              data_root=a.data_root, changes=parse_pairs(a.set), teacher_changes=parse_pairs(a.teacher_set), shots=a.shots[0])
     try:
         if a.nproc > 1 and 'LOCAL_RANK' not in os.environ: res = run_distributed(**kw, nproc=a.nproc)   # the launcher
         else: res = run_one(**kw)                                                                     # one process, or one rank

@@ -35,6 +35,8 @@ class AugKDConfig:
     gen_weights:tuple=(1.0, 1.0, 20.0, 1.0) # adv / ce / balance / bn
     beta:float=2.5e-4 # encoder KL weight
     val_bank:int=10 # fixed validation latents = val_bank × bs
+    # stages 2 and 3 (and every fine-tune on the student domain)
+    epoch_steps:int=0 # optimiser steps per epoch on the student domain's train split; 0: one pass over it (the paper)
     # stage 2
     anchor_epochs:int=200
     anchor_lr:float=1e-3
@@ -99,10 +101,11 @@ def augkd_config(preset:str='paper', # 'paper', 'quick' or 'reference' (paper sc
     check_mask_settings(cfg.mask_activation, cfg.mask_budget, cfg.invariant)
     for k in ('bs', 'g_epochs', 'iters', 'inner_steps', 'anchor_epochs', 'epochs', 'latent_size', 'val_bank'):
         if getattr(cfg, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(cfg, k)}.")
+    if cfg.epoch_steps < 0: raise ValueError(f"epoch_steps must be 0 (one pass over the data) or a number of steps, got {cfg.epoch_steps}.")
     return cfg
 
 # %% ../nbs/08a_config.ipynb #e438d8e6
-STAGE2_FIELDS = {'anchor_epochs', 'anchor_lr', 'invariant', 'anchor_ce_weight', 'energy_tau', 'uncertainty', 'mask_budget', 'mask_activation',
+STAGE2_FIELDS = {'epoch_steps', 'anchor_epochs', 'anchor_lr', 'invariant', 'anchor_ce_weight', 'energy_tau', 'uncertainty', 'mask_budget', 'mask_activation',
                  'encoder_val_input', 'anchor_lr_schedule'}
 STAGE3_FIELDS = {'epochs', 'a', 'b', 'f_schedule', 'tau', 'mixup_kd_target', 'normalize_real', 'ce_weight'}
 EXECUTION_FIELDS = {'amp', 'channels_last', 'compile'}

@@ -18,9 +18,10 @@ from .digits import *
 from .folders import *
 
 # %% auto #0
-__all__ = ['SETTINGS', 'SPLIT_RECIPES', 'Setting', 'get_setting', 'make_setting', 'digit_setting_options', 'setting_domains',
-           'split_indices', 'persisted_split', 'SettingData', 'load_setting', 'random_crop_flip', 'TensorLoader',
-           'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'domain_accuracy', 'train_source_only', 'shift_matrix']
+__all__ = ['SETTINGS', 'SPLIT_RECIPES', 'AUGMENTATIONS', 'Setting', 'get_setting', 'make_setting', 'digit_setting_options',
+           'setting_domains', 'split_indices', 'persisted_split', 'shot_order', 'check_shots', 'select_shots',
+           'SettingData', 'load_setting', 'random_crop_flip', 'appearance_jitter', 'TensorLoader', 'benchmark_domains',
+           'plot_domain_gallery', 'LeNet', 'domain_accuracy', 'train_source_only', 'shift_matrix']
 
 # %% ../nbs/04_data.ipynb #5380105c
 @dataclass(frozen=True)
@@ -129,6 +130,46 @@ def persisted_split(dataset:str, # dataset key
     with atomic_write(path, 'w') as f: json.dump(rec, f)
     return idx, path
 
+# %% ../nbs/04_data.ipynb #132e3852
+def shot_order(dataset:str, # dataset key
+               domain:Domain, # the student domain
+               train:np.ndarray, # indices of its train split for `seed`
+               seed:int, # the run seed
+              ) -> tuple[dict, Path]:
+    "Per class, the train indices in the order K-shot sets take them: read from `data/splits/` or drawn and written there atomically."
+    path = data_dir('splits', dataset)/f"{domain.name.replace('/', '_')}-{domain.digest[:12]}-shots-seed{seed}.json"
+    if path.exists():
+        try:
+            rec = json.loads(path.read_text())
+            assert rec['domain_digest'] == domain.digest and sorted(i for v in rec['order'].values() for i in v) == sorted(train.tolist())
+            return {c: np.array(v, np.int64) for c, v in rec['order'].items()}, path
+        except Exception as e: warnings.warn(f"Shot file {path} is unreadable or does not match the split ({e}); drawing it again.")
+    rng, y = rng_for('shots', dataset, domain.name, seed), domain.y.numpy()[train]
+    order = {c: rng.permutation(train[y == i]) for i, c in enumerate(domain.classes)}
+    rec = {'dataset': dataset, 'domain': domain.name, 'domain_digest': domain.digest, 'seed': seed, 'order': {c: v.tolist() for c, v in order.items()}}
+    with atomic_write(path, 'w') as f: json.dump(rec, f)
+    return order, path
+
+# %% ../nbs/04_data.ipynb #d2b9872c
+def check_shots(shots, # K images per class, or None
+               ) -> int|None:
+    "`shots` itself when it is None or a whole number ≥ 1; else a `ValueError` that says what is expected."
+    if shots is not None and (isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1):
+        raise ValueError(f"shots must be a whole number of images per class, at least 1 (or None for the whole train split), got {shots!r}.")
+    return shots
+
+# %% ../nbs/04_data.ipynb #304d1f19
+def select_shots(order:dict, # class -> train indices, from `shot_order`
+                 shots:int, # K labelled images per class
+                 where:str, # the domain and seed, for the error message
+                ) -> np.ndarray:
+    "The sorted train indices of the K-shot set: the first K of each class's order, so the sets are nested in K."
+    check_shots(shots)
+    if short := {c: len(v) for c, v in order.items() if len(v) < shots}:
+        raise ValueError(f"shots={shots} needs {shots} labelled images of every class, but the train split of {where} has only "
+                         + ', '.join(f"{n} of class {c!r}" for c, n in short.items()) + f"; choose shots ≤ {min(len(v) for v in order.values())}.")
+    return np.sort(np.concatenate([v[:shots] for v in order.values()]))
+
 # %% ../nbs/04_data.ipynb #3cdb33b6
 @dataclass
 class SettingData:
@@ -142,11 +183,12 @@ class SettingData:
     student_eval:Domain
     student_test:Domain
     split_files:list # the persisted split files
-    split_hash:str # hash of the split files' contents
+    split_hash:str # hash of the split files' contents (and of `shots`)
+    shots:int|None=None # labelled student-domain train images per class (None: the whole train split)
 
     def __repr__(self):
         parts = ', '.join(f"{k}={len(getattr(self, k))}" for k in ('teacher_train', 'teacher_eval', 'student_train', 'student_eval', 'student_test'))
-        return f"SettingData({self.setting}, seed={self.seed}, {len(self.classes)} classes, {parts})"
+        return f"SettingData({self.setting}, seed={self.seed}, {len(self.classes)} classes, {parts}" + (f", shots={self.shots})" if self.shots else ")")
 
 # %% ../nbs/04_data.ipynb #55581581
 def load_setting(setting:str|Setting, # a setting or its name
@@ -154,9 +196,10 @@ def load_setting(setting:str|Setting, # a setting or its name
                  root:Path|str|None=None, # dataset root (folder datasets only)
                  paths:dict|None=None, # abbreviation -> folder, for non-standard layouts
                  cache:bool=True, # use the data cache
+                 shots:int|None=None, # K labelled student-domain train images per class (nested in K, persisted); None: the whole train split
                 ) -> SettingData:
-    "Domains and persisted per-seed splits of a setting."
-    s = get_setting(setting)
+    "Domains and persisted per-seed splits of a setting, with an optional K-shot train split."
+    s, shots = get_setting(setting), check_shots(shots)
     doms = setting_domains(s, root, paths, cache)
     classes = doms[s.student].classes
     files, teacher = [], {'train': [], 'eval': []}
@@ -168,9 +211,13 @@ def load_setting(setting:str|Setting, # a setting or its name
         warnings.warn(f"Student domain {student.name} has no images of classes {[classes[i] for i in torch.nonzero(student.counts() == 0).flatten()]}.")
     idx, f = persisted_split(s.dataset, student, 'teacher-80-20' if s.test else 'student-80-10-10', seed); files.append(f)
     test = doms[s.test] if s.test else student.subset(idx['test'], ':test')
+    train = idx['train']
+    if shots:
+        order, f = shot_order(s.dataset, student, train, seed); files.append(f)
+        train = select_shots(order, shots, f"{student.name} (seed {seed})")
     return SettingData(s, seed, classes, concat_domains(teacher['train'], 'teacher:train'), concat_domains(teacher['eval'], 'teacher:eval'),
-                       student.subset(idx['train'], ':train'), student.subset(idx['eval'], ':eval'), test,
-                       files, stable_hash([f.read_text() for f in files], 16))
+                       student.subset(train, f':train-{shots}shot' if shots else ':train'), student.subset(idx['eval'], ':eval'), test,
+                       files, stable_hash([f.read_text() for f in files] + ([f'shots={shots}'] if shots else []), 16), shots)
 
 # %% ../nbs/04_data.ipynb #7d41ee7d
 def random_crop_flip(x:torch.Tensor, # N×C×H×W float batch
@@ -191,32 +238,67 @@ def random_crop_flip(x:torch.Tensor, # N×C×H×W float batch
         x = torch.where(m[:, None, None, None], x.flip(-1), x)
     return x
 
+# %% ../nbs/04_data.ipynb #cd5f9f20
+def appearance_jitter(x:torch.Tensor, # N×3×H×W float batch in [0, 1]
+                      generator:torch.Generator|None=None, # on x's device
+                      zoom=(0.75, 1.25), # magnification range
+                      low_res:float=0.3, # share of images sent through a lower resolution and back
+                      grey:float=0.2, # share of images made grey
+                      invert:float=0.5, # share of images inverted
+                      contrast=(0.5, 1.5), # per-image contrast factor range
+                      brightness:float=0.2, # per-image brightness shift bound
+                     ) -> torch.Tensor:
+    "Per-image zoom, resolution, channel order or grey, contrast, brightness and inversion, vectorised (labels unchanged)."
+    n, c, h, w = x.shape
+    u = lambda *s: torch.rand(*s, device=x.device, generator=generator)
+    pick = lambda p: (u(n) < p)[:, None, None, None]
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / (zoom[0] + (zoom[1] - zoom[0]) * u(n))
+    x = F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), align_corners=False, padding_mode='border')
+    side = int(torch.randint(8, 25, (1,), device=x.device, generator=generator))
+    small = F.interpolate(F.interpolate(x, size=(side, side), mode='bilinear', antialias=True, align_corners=False), size=(h, w), mode='bilinear', align_corners=False)
+    x = torch.where(pick(low_res), small, x)
+    x = x.gather(1, torch.argsort(u(n, c), 1)[:, :, None, None].expand_as(x))
+    x = torch.where(pick(grey), x.mean(1, keepdim=True).expand_as(x), x)
+    m = x.mean((1, 2, 3), keepdim=True)
+    x = (x - m) * (contrast[0] + (contrast[1] - contrast[0]) * u(n, 1, 1, 1)) + m + brightness * (2 * u(n, 1, 1, 1) - 1)
+    return torch.where(pick(invert), 1 - x, x).clamp(0, 1)
+
 # %% ../nbs/04_data.ipynb #6e0e29bd
+AUGMENTATIONS = (False, True, 'crop', 'appearance')
+
 class TensorLoader:
     "Batches of a `Domain` as float [0, 1] images and labels, from tensors kept on `device`."
     def __init__(self, domain:Domain, # the data
                  bs:int=128, # batch size
                  shuffle:bool=False, # a fresh permutation every epoch
                  drop_last:bool=False, # drop the last incomplete batch
-                 augment:bool=False, # random crop with padding 4 (+ flips if `flip`)
+                 augment:bool|str=False, # True or 'crop': random crop with padding 4 (+ flips if `flip`); 'appearance': also `appearance_jitter`
                  flip:bool=False, # horizontal flips (off for digits)
                  device=None, # default: `default_device()`
-                 seed:int=0, # seeds shuffling and augmentation
+                 seed:int|None=None, # seeds shuffling and augmentation; None: drawn from torch's global generator (as torch's `DataLoader` does), so it follows the run's seed
+                 steps:int|None=None, # batches per epoch, full ones, drawn from back-to-back fresh permutations; None: one pass over the data
                 ):
         self.device = default_device(device)
+        if augment not in AUGMENTATIONS: raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}.")
         self.x, self.y = domain.x.to(self.device), domain.y.to(self.device)
         self.bs, self.shuffle, self.drop_last, self.augment, self.flip = bs, shuffle, drop_last, augment, flip
+        if seed is None: seed = int(torch.randint(2**62, (), dtype=torch.int64)) if shuffle or augment else 0
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
-        self.n = len(domain)
+        self.n, self.steps = len(domain), steps
+        if steps is not None and (steps < 1 or not shuffle): raise ValueError(f"steps must be at least 1 and needs shuffle=True, got steps={steps}, shuffle={shuffle}.")
 
-    def __len__(self): return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
+    def __len__(self): return self.steps or (self.n // self.bs if self.drop_last else -(-self.n // self.bs))
 
     def __iter__(self):
-        order = torch.randperm(self.n, device=self.device, generator=self.gen) if self.shuffle else torch.arange(self.n, device=self.device)
+        perm = lambda: torch.randperm(self.n, device=self.device, generator=self.gen)
+        if self.steps: order = torch.cat([perm() for _ in range(-(-self.steps * self.bs // self.n))])
+        else: order = perm() if self.shuffle else torch.arange(self.n, device=self.device)
         for i in range(len(self)):
             idx = order[i * self.bs:(i + 1) * self.bs]
             xb = self.x[idx].float().div_(255)
             if self.augment: xb = random_crop_flip(xb, flip=self.flip, generator=self.gen)
+            if self.augment == 'appearance': xb = appearance_jitter(xb, self.gen)
             yield xb, self.y[idx]
 
 # %% ../nbs/04_data.ipynb #5061200d

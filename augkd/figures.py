@@ -23,7 +23,7 @@ from .teacher import Teacher
 
 # %% auto #0
 __all__ = ['trained_networks', 'save_figure', 'mixup_trajectory', 'plot_trajectory', 'class_masks', 'plot_class_masks',
-           'feature_space', 'plot_feature_space', 'plot_sensitivity', 'bar_figure', 'digit_data_figures']
+           'feature_space', 'plot_feature_space', 'plot_sensitivity', 'bar_figure', 'shots_curve', 'digit_data_figures']
 
 # %% ../nbs/14_figures.ipynb #3c519bbb
 def trained_networks(cfg:AugKDConfig, # the run's configuration
@@ -165,6 +165,25 @@ def bar_figure(t, # a `summary_table`
     fig.tight_layout()
     return fig
 
+
+# %% ../nbs/14_figures.ipynb #53a5614e
+def shots_curve(df, # rows of `ResultsDB.frame()` for several `shots`
+                methods:list, # one line each, in this order
+                split:str='test', # the reported split
+                metric:str='acc1', # the reported metric
+               ):
+    "Acc@1 against labelled images per class (K, with 'all' last): per method the mean over settings, error bars the std over seeds."
+    from augkd.results import summary_table
+    ks = sorted({int(k) for k in df.shots.dropna()}) + ([None] if df.shots.isna().any() else [])
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for i, m in enumerate(methods):
+        rows = [summary_table(df[df.shots.isna() if k is None else df.shots == k], split, metric, [m]).loc[m, 'mean'] for k in ks]
+        ax.errorbar(np.arange(len(ks)) + 0.04 * (i - len(methods) / 2), [r['mean'] for r in rows], yerr=[r['std'] for r in rows],
+                    marker='o', ms=4, capsize=3, label=m)
+    ax.set_xticks(range(len(ks)), [str(k) if k else 'all' for k in ks])
+    ax.set_xlabel('labelled student-domain images per class (K)'); ax.set_ylabel(f'{split} Acc@1 (%)')
+    ax.legend(fontsize=7, ncol=2); fig.tight_layout()
+    return fig
 
 # %% ../nbs/14_figures.ipynb #cc94568b
 def digit_data_figures(out:Path|str='figures', # where figures and tables go

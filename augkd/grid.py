@@ -11,7 +11,7 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import torch
 from .core import *
-from .data import get_setting, load_setting, SETTINGS
+from .data import get_setting, load_setting, check_shots, SETTINGS
 from .methods import METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method
 from .teacher import get_teacher
 from .results import ResultsDB, run_record
@@ -24,22 +24,25 @@ __all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'Cell', 'expa
 # %% ../nbs/12b_grid.ipynb #d2ad4a95
 @dataclass(frozen=True)
 class Cell:
-    "One method on one setting with one seed and preset; `changes` are AuG-KD config overrides shared by the grid."
+    "One method on one setting with one seed, preset and labelled-data budget; `changes` are AuG-KD config overrides shared by the grid."
     setting:str
     method:str
     seed:int
     preset:str='quick'
     changes:tuple=() # sorted (field, value) pairs
     teacher_changes:tuple=() # sorted (recipe field, value) pairs
+    shots:int|None=None # labelled student-domain train images per class (None: the whole train split)
 
     @property
-    def key(self) -> str: return stable_hash(asdict(self), 16)
+    def key(self) -> str:
+        "A stable hash of the cell; fields left at None are not part of it, so a field added later keeps existing cells' keys."
+        return stable_hash({k: v for k, v in asdict(self).items() if v is not None}, 16)
     @property
     def group(self) -> str:
-        "The folder shared by the cell's (setting, seed) group."
+        "The folder shared by the cell's (setting, seed, shots) group."
         extra = f"-{stable_hash([self.changes, self.teacher_changes], 6)}" if self.changes or self.teacher_changes else ''
-        return f"{self.preset}{extra}/{self.setting}-seed{self.seed}"
-    def __str__(self): return f"{self.setting} seed {self.seed} {self.method}"
+        return f"{self.preset}{extra}/{self.setting}-seed{self.seed}" + (f"-{self.shots}shot" if self.shots else '')
+    def __str__(self): return f"{self.setting}{f' {self.shots}-shot' if self.shots else ''} seed {self.seed} {self.method}"
 
 PRESETS = ('quick', 'paper')
 DEFAULT_GRID = {'settings': ('M,MM,S→U',), 'methods': ('augkd', 'no_kd', 'raw_kd', 'no_anchor', 'no_mixup'), 'seeds': (0, 1, 2)}
@@ -51,12 +54,14 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
                 preset:str='quick', # 'quick' or 'paper'
                 changes:dict|None=None, # AuG-KD config overrides for every cell
                 teacher_changes:dict|None=None, # teacher recipe overrides
+                shots=(None,), # labelled student-domain train images per class, one grid dimension (None: all)
                ) -> list[Cell]:
-    "The grid's cells, grouped by (setting, seed), after checking every name and override."
+    "The grid's cells, grouped by (setting, seed, shots), after checking every name and override."
     lookup(dict.fromkeys(PRESETS), preset, 'preset')
     settings = [get_setting(s).name for s in settings]
     for m in methods: lookup(METHODS, m, 'method')
-    if not (settings and methods and seeds): raise ValueError("The grid is empty: give at least one setting, method and seed.")
+    if not (settings and methods and seeds and shots): raise ValueError("The grid is empty: give at least one setting, method, seed and shots value.")
+    shots = [check_shots(k) for k in dict.fromkeys(shots)]
     aug, loop = split_changes(changes)
     looped = {m for m in methods if has_loop(m)}
     if loop and not looped: raise ValueError(f"No method of the grid has a data-free student loop, so the 'loop.' settings {sorted(loop)} would apply to none.")
@@ -64,7 +69,8 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
     cell_changes = {m: {**aug, **(loop_changes if m in looped else {})} for m in methods}
     for m in methods: configured_method(m, preset, cell_changes[m])              # every override checked before anything runs
     tch = tuple(sorted((teacher_changes or {}).items()))
-    return [Cell(s, m, int(seed), preset, tuple(sorted(cell_changes[m].items())), tch) for seed in seeds for s in settings for m in methods]
+    return [Cell(s, m, int(seed), preset, tuple(sorted(cell_changes[m].items())), tch, k)
+            for seed in seeds for k in shots for s in settings for m in methods]
 
 # %% ../nbs/12b_grid.ipynb #cd53cd4c
 EXPERIMENT = 'experiments/run_cell.ipynb'
@@ -75,7 +81,8 @@ KERNEL_ARGS = ['--log-level=CRITICAL']
 def cell_parameters(cell:Cell, run_dir:Path, data_root:str='') -> dict:
     "The notebook parameters every experiment notebook shares for a cell."
     return {'setting': cell.setting, 'seed': cell.seed, 'preset': cell.preset, 'run_dir': str(Path(run_dir).resolve()),
-            'data_root': str(Path(data_root).expanduser().resolve()) if data_root else '', 'changes': json.dumps(dict(cell.changes)), 'teacher_changes': json.dumps(dict(cell.teacher_changes))}
+            'data_root': str(Path(data_root).expanduser().resolve()) if data_root else '', 'changes': json.dumps(dict(cell.changes)), 'teacher_changes': json.dumps(dict(cell.teacher_changes)),
+            **({'shots': cell.shots} if cell.shots else {})}      # only when set: the parameters of earlier cells keep their hash
 
 def experiment_notebook(name:str=EXPERIMENT) -> Path:
     "An experiment notebook of the repository's `nbs/` folder (the clone around the working folder, else the one `augkd` is installed from)."

@@ -27,11 +27,12 @@ def run_one(setting:str, # a registered setting
             changes:dict|None=None, # AuG-KD config overrides
             teacher_changes:dict|None=None, # teacher recipe overrides
             teacher_seed:int=0, # the teacher of a setting is trained once, with this seed
+            shots:int|None=None, # labelled student-domain train images per class (None: all)
            ) -> dict:
     "Train and evaluate one method on one setting and seed (on every rank under torchrun; rank 0 writes); return the result record."
     dev = init_distributed(device)
     root = data_root or None
-    data = load_setting(setting, seed, root=root)
+    data = load_setting(setting, seed, root=root, shots=shots)
     teacher = lambda: get_teacher(setting, seed=teacher_seed, preset=preset, root=root, device=dev, **(teacher_changes or {}))
     if is_main(): t = teacher()                     # trains the teacher if it is missing: one rank does, the others then load it
     barrier()
@@ -48,6 +49,7 @@ def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run
                     data_root:str='', changes:dict|None=None, teacher_changes:dict|None=None,
                     nproc:int=2, # processes (one GPU each on CUDA)
                     file=None, # where torchrun's output goes (default: this process's stdout/stderr)
+                    shots:int|None=None, # labelled student-domain train images per class (None: all)
                    ) -> dict:
     "`run_one` on `nproc` processes of this machine under torchrun; return the result record rank 0 wrote."
     if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}.")
@@ -56,11 +58,11 @@ def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run
     cuda = device.startswith('cuda') if device else torch.cuda.is_available()
     if cuda and nproc > (n := torch.cuda.device_count()): raise ValueError(f"nproc={nproc} needs {nproc} GPUs, but this machine has {n}.")
     root = data_root or None
-    load_setting(setting, seed, root=root)
+    load_setting(setting, seed, root=root, shots=shots)      # an impossible `shots` fails here too
     get_teacher(setting, seed=0, preset=preset, root=root, device=device or None, **(teacher_changes or {}))
     run_dir = Path(run_dir).resolve()
     args = ['run', '--setting', setting, '--method', method, '--seed', seed, '--preset', preset, '--run-dir', run_dir,
-            '--device', device or ('cuda' if cuda else 'cpu'), '--data-root', data_root,   # no --nproc: torchrun would take it for its own option
+            '--device', device or ('cuda' if cuda else 'cpu'), '--data-root', data_root, '--shots', shots or 'all',   # no --nproc: torchrun would take it for its own option
             '--set', *[f'{k}={json.dumps(v)}' for k, v in (changes or {}).items()],
             '--teacher-set', *[f'{k}={json.dumps(v)}' for k, v in (teacher_changes or {}).items()]]
     r = subprocess.run(torchrun_command(nproc, args), stdout=file, stderr=subprocess.STDOUT if file else None)

@@ -103,21 +103,25 @@ def write_tables(store:ResultsDB, # the results database
                  out:Path|str='figures', # where the tables go
                  split:str='test', # the reported split
                 ) -> dict:
-    "Main (and ablation) tables as .md/.tex/.csv and the main bar chart as .png/.svg; return the paths."
-    from augkd.figures import bar_figure, save_figure   # matplotlib only when tables are written
+    "Main (and ablation) tables as .md/.tex/.csv with the main bar chart as .png/.svg, per `shots` value, and the shots curve; return the paths."
+    from augkd.figures import bar_figure, shots_curve, save_figure   # matplotlib only when tables are written
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df = store.frame()
     df = df[df.run_id.isin({c.key for c in cells})]
     df = df.assign(setting=df.setting.str.split(':').str[-1])
     methods, settings = list(dict.fromkeys(c.method for c in cells)), list(dict.fromkeys(c.setting for c in cells))
+    shots = list(dict.fromkeys(c.shots for c in cells))
     tables = {'main_table': methods}
     if len(abl := [m for m in ABLATIONS if m in methods]) > 1 and 'augkd' in abl: tables['ablation_table'] = abl
     paths = {}
-    for name, ms in tables.items():
-        t = summary_table(df, split, 'acc1', ms, settings)
-        for ext, render in (('md', table_markdown), ('tex', table_latex), ('csv', table_csv)):
-            with atomic_write(out/f'{name}.{ext}', 'w') as f: f.write(render(t))
-            paths[f'{name}.{ext}'] = out/f'{name}.{ext}'
-        if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/name)})
+    for k in shots:
+        part, suffix = (df, '') if len(shots) == 1 else (df[df.shots.isna() if k is None else df.shots == k], f"-{k or 'all'}shot")
+        for name, ms in tables.items():
+            t = summary_table(part, split, 'acc1', ms, settings)
+            for ext, render in (('md', table_markdown), ('tex', table_latex), ('csv', table_csv)):
+                with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(render(t))
+                paths[f'{name}{suffix}.{ext}'] = out/f'{name}{suffix}.{ext}'
+            if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/f'{name}{suffix}')})
+    if len(shots) > 1: paths.update({p.name: p for p in save_figure(shots_curve(df, methods, split), out/'shots_curve')})
     return paths
 

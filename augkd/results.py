@@ -21,17 +21,17 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, method TEXT NOT NULL, setting TEXT NOT NULL, seed INTEGER NOT NULL, preset TEXT NOT NULL,
     config TEXT NOT NULL, split_hash TEXT, teacher_key TEXT, version TEXT, device TEXT,
-    wall_seconds REAL, synth_seconds REAL, synth_images INTEGER, notebook TEXT, finished_at TEXT NOT NULL);
+    wall_seconds REAL, synth_seconds REAL, synth_images INTEGER, notebook TEXT, finished_at TEXT NOT NULL, shots INTEGER);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL REFERENCES runs(run_id), split TEXT NOT NULL, metric TEXT NOT NULL, value REAL NOT NULL,
     PRIMARY KEY (run_id, split, metric));
 CREATE VIEW IF NOT EXISTS results AS
-    SELECT r.run_id, r.method, r.setting, r.seed, r.preset, m.split, m.metric, m.value, r.config, r.split_hash, r.teacher_key,
+    SELECT r.run_id, r.method, r.setting, r.shots, r.seed, r.preset, m.split, m.metric, m.value, r.config, r.split_hash, r.teacher_key,
            r.version, r.device, r.wall_seconds, r.synth_seconds, r.synth_images, r.notebook, r.finished_at
     FROM runs r JOIN metrics m USING (run_id);
 """
 RUN_FIELDS = ('run_id', 'method', 'setting', 'seed', 'preset', 'config', 'split_hash', 'teacher_key', 'version', 'device',
-              'wall_seconds', 'synth_seconds', 'synth_images', 'notebook', 'finished_at')
+              'wall_seconds', 'synth_seconds', 'synth_images', 'notebook', 'finished_at', 'shots')
 
 class ResultsDBError(RuntimeError):
     "The results database cannot be used (locked, unreadable, or not a results database); the file is left untouched."
@@ -50,7 +50,7 @@ def run_record(res:dict, # a method's result record (`finish_run`)
            'teacher_key': res.get('teacher_key'), 'version': augkd.__version__, 'device': res.get('device'),
            'wall_seconds': wall_seconds if wall_seconds is not None else sum(v for k, v in seconds.items() if k != 'synthesis'),
            'synth_seconds': seconds.get('synthesis'), 'synth_images': res.get('synth_images', 0), 'notebook': notebook,
-           'finished_at': datetime.now(timezone.utc).isoformat(timespec='seconds')}
+           'finished_at': datetime.now(timezone.utc).isoformat(timespec='seconds'), 'shots': res.get('shots')}
     metrics = {(split, k): float(v) for split in ('eval', 'test') for k, v in res.get(split, {}).items() if isinstance(v, (int, float))}
     return row, metrics
 
@@ -64,6 +64,8 @@ class ResultsDB:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as con:
             con.executescript(SCHEMA)
+            if [r[1] for r in con.execute("PRAGMA table_info(runs)")] == list(RUN_FIELDS[:-1]):     # a database from before `shots`
+                con.executescript(f"ALTER TABLE runs ADD COLUMN shots INTEGER; DROP VIEW results; {SCHEMA}")
             if (cols := [r[1] for r in con.execute("PRAGMA table_info(runs)")]) != list(RUN_FIELDS):
                 raise ResultsDBError(f"{self.path} has a `runs` table with columns {cols}, expected {list(RUN_FIELDS)}: "
                                      "not a results database of this version. It was left untouched; pass another path.")

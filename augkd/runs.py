@@ -80,7 +80,7 @@ def finish_run(run_dir:Path, method:str, student:nn.Module, data:SettingData, te
     student.eval()
     with torch.no_grad():
         probs = torch.cat([F.softmax(student(xb), 1) for xb, _ in TensorLoader(data.student_test, 1024, device=next(student.parameters()).device)])
-    res = {'method': method, 'setting': str(data.setting), 'seed': seed, 'eval': evaluate(student, data.student_eval),
+    res = {'method': method, 'setting': str(data.setting), 'shots': data.shots, 'seed': seed, 'eval': evaluate(student, data.student_eval),
            'test': evaluate(student, data.student_test), 'teacher_key': teacher.key, 'split_hash': data.split_hash,
            'config': config, 'seconds': seconds, 'synth_images': synth_images, 'device': str(next(student.parameters()).device),
            'execution': execution_record(), 'student_digest': weights_digest(student), 'logs': logs}

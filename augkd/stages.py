@@ -280,7 +280,7 @@ class AugKD:
     def stage2(self, data, teacher, nets, device, cbs=()):
         c = self.cfg
         pipe = AnchorPipeline(teacher.model, nets['gen'], nets['enc'], nets['anchor'], len(data.classes))
-        train = TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device)
+        train = TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device, steps=c.epoch_steps or None)
         cb = AnchorStage(c, len(train))
         learn = Learner(DataLoaders(train, TensorLoader(data.student_eval, c.bs, device=device)), pipe.to(device),
                         loss_func=lambda pred, y: anchor_loss(pred[0], pred[1], y, c.invariant, c.mask_budget, c.anchor_ce_weight, c.uncertainty, c.energy_tau)[0],
@@ -293,11 +293,11 @@ class AugKD:
         student = nets['student'].to(device)
         warn_if_kd_vanishes(c, student)
         cb = MixupStage(teacher.model, nets['gen'], nets['enc'], nets['anchor'] if anchor else None, c, len(data.classes), f_override, kd)
-        dls = DataLoaders(TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device),
+        dls = DataLoaders(TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device, steps=c.epoch_steps or None),
                           TensorLoader(data.student_eval, max(c.bs, 512), device=device))
         learn = selecting_learner(dls, student, adam(), c.s_wd, [cb, WarmupConstant(), *cbs])
         fit_on_fast_path(learn, c, c.epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'] if anchor else None)
-        return {'f': cb.fs, **selection_record(learn)}
+        return {'f': cb.fs, 'steps': learn.train_iter, **selection_record(learn)}
 
     def train_stage(self, stage:str, data, teacher, nets, device) -> dict:
         "Train one stage of this method's plan; return its log."

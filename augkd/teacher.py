@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.data.core import DataLoaders
 from fastai.learner import Learner
-from fastai.metrics import AvgMetric, accuracy, top_k_accuracy
 from fastai.optimizer import OptimWrapper
 import fastai.callback.progress, fastai.callback.schedule
 from .core import *
@@ -40,6 +39,7 @@ class TeacherRecipe:
     stem:str='imagenet' # stem of torchvision models
     weight_decay:float=0.0 # coupled L2, as torch.optim.Adam (the paper's is 0)
     warmup_steps:int=5 # 'warmup_constant': steps at lr/3 (PyTorch ConstantLR defaults)
+    augment:str='crop' # 'crop': random crops (+ flips where labels allow); 'appearance': also zoom, resolution, colour, contrast, inversion
     version:int=1 # bump when the training code changes what a recipe produces
 
 TEACHER_PRESETS = {
@@ -57,6 +57,7 @@ def teacher_recipe(preset:str|TeacherRecipe='quick', # a preset name or a recipe
     if bad: raise ValueError(f"Unknown teacher recipe fields {sorted(bad)}; valid: {sorted(TeacherRecipe.__dataclass_fields__)}.")
     r = replace(r, **changes)
     if r.schedule not in ('warmup_constant', 'one_cycle'): raise ValueError(f"schedule must be 'warmup_constant' or 'one_cycle', got {r.schedule!r}.")
+    if r.augment not in ('crop', 'appearance'): raise ValueError(f"augment must be 'crop' or 'appearance', got {r.augment!r}.")
     if r.epochs < 1 or r.bs < 1 or r.lr <= 0: raise ValueError(f"epochs, bs and lr must be positive, got {r.epochs}, {r.bs}, {r.lr}.")
     return r
 
@@ -77,7 +78,7 @@ def teacher_learner(data:SettingData, # the setting's data
     "A fastai `Learner` for teacher training on device-resident tensors."
     device = default_device(device)
     dls = DataLoaders(TensorLoader(data.teacher_train, recipe.bs, shuffle=True, drop_last=len(data.teacher_train) > recipe.bs,
-                                   augment=True, flip=data.setting.flips, device=device, seed=seed),
+                                   augment=recipe.augment, flip=data.setting.flips, device=device, seed=seed),
                       TensorLoader(data.teacher_eval, max(recipe.bs, 512), device=device))
     cbs = []
     if recipe.schedule == 'warmup_constant': cbs.append(WarmupConstant(recipe.warmup_steps))

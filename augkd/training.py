@@ -52,7 +52,12 @@ def evaluate(model:nn.Module, # a classifier on [0, 1] images
 
 
 # %% ../nbs/05a_training.ipynb #da822630
-def topk_metric(k:int): return AvgMetric(partial(top_k_accuracy, k=k))
+def topk_metric(k:int, # the k of Acc@k
+               ) -> AvgMetric:
+    "Acc@k as a fastai metric named `acc{k}`, with k capped at the number of classes (Acc@5 of a 3-class problem is its Acc@3)."
+    def acc(inp, targ): return top_k_accuracy(inp, targ, k=min(k, inp.shape[-1]))
+    acc.__name__ = f'acc{k}'
+    return AvgMetric(acc)
 
 # %% ../nbs/05a_training.ipynb #5322771a
 def adam(): return partial(OptimWrapper, opt=torch.optim.Adam)   # torch's Adam: coupled L2 weight decay, as the reference
@@ -105,7 +110,7 @@ class BestOnEval(Callback):
     def after_epoch(self):
         names = self.recorder.metric_names[1:-1]
         vals = dict(zip(names, self.recorder.values[-1]))
-        score = tuple(vals[n] for n in ('accuracy', 'top_k_accuracy3', 'top_k_accuracy5') if n in vals)
+        score = tuple(vals[n] for n in ('accuracy', 'acc3', 'acc5') if n in vals)
         if self.best is None or score > self.best:
             self.best, self.best_epoch = score, self.epoch
             self.best_state = copy_state(bare(self.learn.model))

@@ -263,3 +263,21 @@ def test_compile_flag_compiles_each_forward_for_the_run_only(monkeypatch):
     assert compiled == ['reduce-overhead'] and keys == list(build_model('resnet8', 10).state_dict())
     net(torch.rand(2, 3, 32, 32))
     assert compiled == ['reduce-overhead'] and 'forward' not in net.__dict__
+
+
+def test_batch_order_and_augmentation_follow_the_run_seed(env, tmp_path, monkeypatch):
+    "On the same data, a run's seed (not a fixed loader seed) decides stage 3's batches: seed 0 twice repeats them, seed 1 changes them."
+    from augkd.finetune import StudentOnly
+    data, teacher = env
+    firsts = []
+    class FirstBatch(A.TensorLoader):
+        def __iter__(self):
+            batches = super().__iter__()
+            if self.shuffle and not getattr(self, 'seen', False):
+                self.seen = True; xb, yb = next(batches); firsts.append((xb.clone(), yb.clone())); yield xb, yb
+            yield from batches
+    monkeypatch.setattr(A, 'TensorLoader', FirstBatch)
+    for i, seed in enumerate((0, 0, 1)): StudentOnly(tiny(epochs=1)).fit(data, teacher, tmp_path/f'run{i}', seed, 'cpu')
+    (x0, y0), (x0b, y0b), (x1, y1) = firsts
+    assert torch.equal(x0, x0b) and torch.equal(y0, y0b)
+    assert not torch.equal(y0, y1) and not torch.equal(x0, x1)

@@ -30,6 +30,18 @@ def test_build_seed_changes_random_domains():
     assert digit_domain('S', seed=0, cache=False, n=50).digest != digit_domain('S', seed=1, cache=False, n=50).digest
 
 
+def test_k_shot_train_sets_are_nested_with_fixed_eval_and_test():
+    "The paper's regime: K labelled images per class; eval and test do not move with K; K-shot sets nest; seeds differ."
+    full, k13, k5 = (load_setting('M,MM,S→U', seed=0, shots=k) for k in (None, 13, 5))
+    assert len(k13.student_train) == 130 and torch.equal(k13.student_train.counts(), torch.full((10,), 13))
+    for part in ('student_eval', 'student_test'): assert getattr(k13, part).digest == getattr(full, part).digest
+    rows = lambda d: {tuple(r) for r in d.student_train.x.flatten(1).tolist()}
+    assert rows(k5) <= rows(k13) <= rows(full)
+    assert rows(load_setting('M,MM,S→U', seed=1, shots=13)) != rows(k13)
+    with pytest.raises(ValueError, match=r"shots=500 needs 500 labelled images of every class.*has only \d+ of class '0'"):
+        load_setting('M,MM,S→U', seed=0, shots=500)
+    with pytest.raises(ValueError, match='at least 1'): load_setting('M,MM,S→U', seed=0, shots=0)
+
 def test_mnist_halves_are_disjoint_in_shared_settings():
     s = load_setting('M,U,S→MM', seed=0)
     assert s.setting.student == 'MM'
