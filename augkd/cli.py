@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--settings', nargs='+', default=list(DEFAULT_GRID['settings']), help='setting names (default: %(default)s)')
     r.add_argument('--methods', default=','.join(DEFAULT_GRID['methods']), help='comma-separated methods (default: %(default)s)')
     r.add_argument('--seeds', type=int, nargs='+', default=list(DEFAULT_GRID['seeds']))
+    r.set_defaults(shots=list(DEFAULT_GRID['shots']))                        # the grid's K (augkd run: the whole train split)
     r.add_argument('--jobs', type=int, default=2, help='(setting, seed) groups in parallel (default: 2)')
     r.add_argument('--runs', default='runs/reproduce', help='checkpoints, results and executed notebooks (default: %(default)s)')
     r.add_argument('--db', default=None, help='results database (default: <runs>/results.sqlite)')

@@ -38,8 +38,9 @@ __all__ = ['DataFreeStage', 'AnchorPipeline', 'AnchorStage', 'warn_if_anchors_co
 class DataFreeStage(Callback):
     "Stage 1 of AuG-KD: generator, student and encoder steps; selection on a fixed latent bank."
     order = 10
-    def __init__(self, teacher, gen, enc, cfg, n_classes, select_domain):
+    def __init__(self, teacher, gen, enc, cfg, n_classes, select_domain, probe_domain=None):
         self.teacher, self.gen, self.enc, self.cfg, self.n_classes, self.select_domain = teacher, gen, enc, cfg, n_classes, select_domain
+        self.probe_domain = probe_domain       # the teacher domains' eval split: how much of the teacher the student has learnt (logged only)
         self.weights = dict(zip(('adv', 'ce', 'balance', 'bn'), cfg.gen_weights))
 
     def before_fit(self):
@@ -88,7 +89,7 @@ class DataFreeStage(Callback):
 
     @torch.no_grad()
     def validate(self):
-        "Mean G and E losses on the fixed latent bank (eval mode) and the student's Acc@1 on the selection split."
+        "Mean G and E losses on the fixed latent bank (eval mode), the student's Acc@1 on the selection split and on the probe split."
         nets = (self.gen, self.enc, self.student)
         for n in nets: n.eval()
         g_loss = e_loss = 0.0
@@ -98,12 +99,14 @@ class DataFreeStage(Callback):
             z_hat, mu, logvar = self.enc(x, one_hot(t.argmax(1), self.n_classes))
             e_loss += encoder_loss(z_hat, z0, mu, logvar, self.cfg.beta).item() * len(z0)
         acc = evaluate(self.student, self.select_domain)['acc1']
+        probe = evaluate(self.student, self.probe_domain)['acc1'] if self.probe_domain is not None else None
         for n in nets: n.train()
-        return g_loss / len(self.bank), e_loss / len(self.bank), acc
+        return g_loss / len(self.bank), e_loss / len(self.bank), acc, probe
 
     def after_epoch(self):
-        g, e, acc = self.validate()
-        self.log.append({'epoch': self.epoch, 'g_val': g, 'e_val': e, 'student_acc1': acc, **{k: v.item() for k, v in self.g_terms.items()}})
+        g, e, acc, probe = self.validate()
+        self.log.append({'epoch': self.epoch, 'g_val': g, 'e_val': e, 'student_acc1': acc, 'teacher_domain_acc1': probe,
+                         **{k: v.item() for k, v in self.g_terms.items()}})
         key = (g, e, -acc)
         if self.best is None or key < self.best:
             self.best, self.best_epoch = key, self.epoch
@@ -270,12 +273,13 @@ class AugKD:
     def stage1(self, data, teacher, nets, device, cbs=()):
         c = self.cfg
         select = data.student_eval if c.df_select_split == 'eval' else data.student_test
-        cb = DataFreeStage(teacher.model, nets['gen'], nets['enc'], c, len(data.classes), select)
+        cb = DataFreeStage(teacher.model, nets['gen'], nets['enc'], c, len(data.classes), select, data.teacher_eval)
         learn = Learner(DataLoaders(LatentBatches(c.iters * c.inner_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
                         nets['student'].to(device), loss_func=F.cross_entropy, opt_func=adam(), wd=c.s_wd, wd_bn_bias=True,
                         cbs=[cb, CosinePerEpoch(c.g_epochs), *cbs])
         fit_on_fast_path(learn, c, c.g_epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'])
-        return {'epochs': cb.log, 'best_epoch': cb.best_epoch, 'images': c.g_epochs * c.iters * (1 + c.inner_steps) * c.bs}
+        return {'epochs': cb.log, 'best_epoch': cb.best_epoch, 'images': c.g_epochs * c.iters * (1 + c.inner_steps) * c.bs,
+                'steps': c.g_epochs * c.iters * c.inner_steps}
 
     def stage2(self, data, teacher, nets, device, cbs=()):
         c = self.cfg

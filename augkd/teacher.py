@@ -43,7 +43,7 @@ class TeacherRecipe:
     version:int=1 # bump when the training code changes what a recipe produces
 
 TEACHER_PRESETS = {
-    'quick': TeacherRecipe(model_pair('quick')[0], epochs=15, bs=128, lr=3e-3, schedule='one_cycle'),
+    'quick': TeacherRecipe(model_pair('quick')[0], epochs=15, bs=128, lr=3e-3, schedule='one_cycle', augment='appearance'),
     'paper': TeacherRecipe(model_pair('paper')[0], epochs=400, bs=2048, lr=1e-3, schedule='warmup_constant'),
 }
 

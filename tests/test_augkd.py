@@ -34,6 +34,7 @@ def test_full_run_trains_each_network_in_its_stage_only(env, tmp_path):
     log1 = method.stage1(data, teacher, nets, 'cpu')
     assert all(changed(snaps[k], nets[k]) for k in ('gen', 'enc', 'student')) and not changed(snaps['anchor'], nets['anchor'])
     assert all(log1['epochs'][-1][k] != 0 for k in ('adv', 'ce', 'balance', 'bn'))      # every generator term is active
+    assert all(0 <= e['teacher_domain_acc1'] <= 100 for e in log1['epochs']) and log1['steps'] == 2 * 2 * 2   # stage 1's measure, logged
     snaps = {k: params(v) for k, v in nets.items()}
     log2 = method.stage2(data, teacher, nets, 'cpu')
     assert changed(snaps['anchor'], nets['anchor'])
