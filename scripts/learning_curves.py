@@ -7,8 +7,9 @@ AuG-KD's stage-1 student against stage-1 epochs on the teacher domains' eval spl
 Both curves come from ordinary grid cells (`augkd.reproduce`, recorded in `<runs>/results.sqlite`): `no_kd` with
 `--epochs` epochs of `--epoch-steps` optimiser steps each, at every `--shots` value, and `augkd` with `--stage1-epochs`
 stage-1 epochs (its stages 2 and 3 at the same budget as `no_kd`). Every epoch's eval Acc@1 is in each run's log, so
-the figure reads the result records; nothing is selected on test. Writes `learning_curves.png/.svg` and a Markdown
-table of the eval Acc@1 at a few budgets (mean over seeds and settings) to `<out>/learning_curves.md`.
+the figure reads the result records; nothing is selected on test. Writes `learning_curves_<settings>.png/.svg` and a
+Markdown table of the eval Acc@1 at a few budgets (mean ± std over seeds, and over settings when several are given) to
+`<out>/learning_curves_<settings>.md`.
 """
 import argparse, json
 from pathlib import Path
@@ -46,6 +47,7 @@ def main():
     from augkd.reproduce import reproduce
     from augkd.figures import save_figure
     runs, out = Path(a.runs), Path(a.out)
+    stem = 'learning_curves_' + '_'.join(x.replace('→', '-to-').replace(',', '') for x in a.settings)
     budget = {'epochs': a.epochs, 'epoch_steps': a.epoch_steps}
     cells = expand_grid(a.settings, ['no_kd'], a.seeds, changes=budget, shots=a.shots)
     s1 = expand_grid(a.settings, ['augkd'], a.seeds, changes={**budget, 'g_epochs': a.stage1_epochs}, shots=[13]) if a.stage1_epochs else []
@@ -74,8 +76,8 @@ def main():
         lines += ['', f"Stage 1: the data-free student's Acc@1 on the teacher domains' eval split after {len(ep)} epochs: {m[-1]:.1f} ± {s[-1]:.1f}"
                   f" (best epoch {int(np.argmax(m)) + 1}: {m.max():.1f})."]
     fig.tight_layout()
-    save_figure(fig, out/'learning_curves')
-    (out/'learning_curves.md').write_text('\n'.join(lines) + '\n')
+    save_figure(fig, out/stem)
+    (out/f'{stem}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
 
