@@ -213,7 +213,7 @@ class ShardedLoader:
                  rank:int, world:int):
         self.dl, self.rank, self.world = dl, rank, world
     def __len__(self):
-        last = self.dl.n % self.dl.bs
+        last = 0 if self.dl.steps else self.dl.n % self.dl.bs           # with `steps` every batch is full
         return len(self.dl) - int(not self.dl.drop_last and 0 < last < self.world)
     def __iter__(self):
         for x, y in self.dl:

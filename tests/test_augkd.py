@@ -225,7 +225,7 @@ def test_bf16_fast_path_keeps_logits_and_losses_in_float32(env):
         method.stage1(data, teacher, method.networks(len(data.classes)), 'cpu', cbs=[spy, losses])
         first[amp] = losses.losses[0]
         assert spy.seen == {('conv', torch.bfloat16 if amp == 'bf16' else torch.float32), ('logits', torch.float32), ('loss', torch.float32)}
-    assert first['bf16'] != first['off'] and abs(first['bf16'] - first['off']) < 0.25 * first['off']   # after one bf16 generator step: near, not equal
+    assert first['bf16'] != first['off'] and abs(first['bf16'] - first['off']) < max(0.25 * first['off'], 0.02)   # after one bf16 generator step: near, not equal
     assert not torch.is_autocast_enabled('cpu')
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from augkd.data import SETTINGS
 from augkd.folders import FOLDER_DATASETS, make_image_tree
-from augkd.results import ResultsDB
+from augkd.results import ResultsDB, RUN_FIELDS
 
 README = (Path(__file__).resolve().parents[1]/'README.md').read_text()
 
@@ -33,8 +33,8 @@ def test_readme_adding_a_dataset(tmp_path, monkeypatch):
 def test_readme_adding_a_figure(tmp_path, monkeypatch):
     db = ResultsDB(tmp_path/'runs'/'reproduce'/'results.sqlite')
     for i, (method, seed, acc) in enumerate([('augkd', 0, 90.), ('augkd', 1, 92.), ('no_kd', 0, 85.), ('no_kd', 1, 88.), ('no_kd', 2, 86.)]):
-        row = dict.fromkeys(('config', 'split_hash', 'teacher_key', 'version', 'device', 'wall_seconds', 'synth_seconds', 'synth_images', 'notebook'))
-        row.update(run_id=f'r{i}', method=method, setting='digits:M,MM,S→U', seed=seed, preset='quick', config='{}', finished_at='now')
+        row = dict.fromkeys(RUN_FIELDS)
+        row.update(run_id=f'r{i}', method=method, setting='digits:M,MM,S→U', seed=seed, preset='quick', config='{}', finished_at='now', shots=13)
         db.add(row, {('test', 'acc1'): acc, ('eval', 'acc1'): acc - 1})
     monkeypatch.chdir(tmp_path)
     env = {}
