@@ -5,7 +5,9 @@
 # %% ../nbs/11a_methods.ipynb #241879e1
 from __future__ import annotations
 from .core import *
-from .config import AugKDConfig, augkd_config
+from .config import AugKDConfig, augkd_config, REFERENCE_SWITCHES, EXECUTION_FIELDS
+from dataclasses import replace
+from functools import partial
 from .stages import AugKD
 from .finetune import StudentOnly
 from dataclasses import asdict
@@ -13,8 +15,8 @@ from .dfkd import Baseline, DFKDMethod, DFKD_BASELINES, dfkd_config
 from .ood import OOD_BASELINES
 
 # %% auto #0
-__all__ = ['BASELINES', 'METHODS', 'LOOP_PREFIX', 'baseline_methods', 'get_method', 'split_changes', 'has_loop',
-           'configured_method', 'register_baseline']
+__all__ = ['BASELINES', 'REFERENCE_METHOD_SWITCHES', 'AUGKD_VARIANTS', 'METHODS', 'LOOP_PREFIX', 'baseline_methods',
+           'augkd_variant', 'get_method', 'split_changes', 'has_loop', 'configured_method', 'register_baseline']
 
 # %% ../nbs/11a_methods.ipynb #a0374861
 BASELINES = {**DFKD_BASELINES, **OOD_BASELINES}
@@ -25,10 +27,33 @@ def baseline_methods(b:Baseline, # a baseline on the shared student loop
     return {b.name: lambda cfg: DFKDMethod(b, cfg), b.name + '+': lambda cfg: DFKDMethod(b, cfg, plus='ce'),
             b.name + '+kd': lambda cfg: DFKDMethod(b, cfg, plus='ce_kd')}
 
+# %% ../nbs/11a_methods.ipynb #85b1949c
+REFERENCE_METHOD_SWITCHES = {k: v for k, v in REFERENCE_SWITCHES.items() if k not in EXECUTION_FIELDS | {'detect_anomaly', 'df_select_split'}}
+
+AUGKD_VARIANTS = {  # name: (ablation, switches: a dict or a function of the configuration, what it is)
+    'reference': ('full', REFERENCE_METHOD_SWITCHES, "AuG-KD as the released code reads it: stage 3 never queries the teacher, u = 0.5 (selection on eval)"),
+    'augkd_kd_student': ('full', {'mixup_kd_target': 'student_second_pass'}, "AuG-KD with the reference's stage-3 KD target (a second student pass)"),
+    'augkd_u_half': ('full', {'ce_weight': 0.5}, "AuG-KD with the reference's CE weight u = 0.5 instead of u = f"),
+    'augkd_mask_reference': ('full', {'mask_budget': 'batch_sum', 'mask_activation': 'sigmoid_softsign_relu'}, "AuG-KD with the reference's mask activation and budget"),
+    'augkd_anchor_ce_paper': ('full', {'anchor_ce_weight': 0.1}, "AuG-KD with the paper's anchor CE weight 0.1"),
+    'augkd_stage1_x4': ('full', lambda cfg: {'g_epochs': 4 * cfg.g_epochs}, "AuG-KD with a stage 1 (data-free) four times longer"),
+}
+
+def augkd_variant(name:str, # a key of `AUGKD_VARIANTS`
+                  cfg:AugKDConfig, # the preset's configuration
+                 ) -> AugKD:
+    "AuG-KD with a named variant's switches applied to `cfg`, validated, and results carrying the variant's name."
+    ablation, switches, _ = AUGKD_VARIANTS[name]
+    switches = switches(cfg) if callable(switches) else switches
+    cfg = replace(cfg, **switches)
+    augkd_config(cfg.preset, **{k: getattr(cfg, k) for k in switches})   # the switched values pass the same checks as a `--set`
+    return AugKD(cfg, ablation, name=name)
+
 # %% ../nbs/11a_methods.ipynb #9702ef5d
 METHODS = {
     'augkd': lambda cfg: AugKD(cfg), 'no_anchor': lambda cfg: AugKD(cfg, 'no_anchor'), 'no_mixup': lambda cfg: AugKD(cfg, 'no_mixup'),
     'no_kd': lambda cfg: StudentOnly(cfg), 'raw_kd': lambda cfg: StudentOnly(cfg, kd=True),
+    **{name: partial(augkd_variant, name) for name in AUGKD_VARIANTS},
     **{name: make for b in BASELINES.values() for name, make in baseline_methods(b).items()},
 }
 

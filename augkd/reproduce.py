@@ -14,7 +14,7 @@ from .core import *
 from .data import get_setting, load_setting, SETTINGS
 from .distributed import init_distributed, is_main, barrier
 from .config import AugKDConfig, augkd_config
-from .methods import get_method, METHODS
+from .methods import get_method, METHODS, AUGKD_VARIANTS
 from .teacher import get_teacher
 from .grid import *
 from .launch import *
@@ -96,14 +96,14 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
     return nb_out
 
 # %% ../nbs/13_reproduce.ipynb #2d13f7cf
-ABLATIONS = ('augkd', 'no_anchor', 'no_mixup', 'no_kd', 'raw_kd')
+ABLATIONS = ('augkd', *AUGKD_VARIANTS, 'no_anchor', 'no_mixup', 'no_kd', 'raw_kd')
 
 def write_tables(store:ResultsDB, # the results database
                  cells:list[Cell], # the grid
                  out:Path|str='figures', # where the tables go
                  split:str='test', # the reported split
                 ) -> dict:
-    "Main (and ablation) tables as .md/.tex/.csv with the main bar chart as .png/.svg, per `shots` value, and the shots curve; return the paths."
+    "Main (test) and ablation (eval) tables as .md/.tex/.csv with the main bar chart as .png/.svg, per `shots` value, and the shots curve; return the paths."
     from augkd.figures import bar_figure, shots_curve, save_figure   # matplotlib only when tables are written
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df = store.frame()
@@ -111,13 +111,13 @@ def write_tables(store:ResultsDB, # the results database
     df = df.assign(setting=df.setting.str.split(':').str[-1])
     methods, settings = list(dict.fromkeys(c.method for c in cells)), list(dict.fromkeys(c.setting for c in cells))
     shots = list(dict.fromkeys(c.shots for c in cells))
-    tables = {'main_table': methods}
-    if len(abl := [m for m in ABLATIONS if m in methods]) > 1 and 'augkd' in abl: tables['ablation_table'] = abl
+    tables = {'main_table': (methods, split)}
+    if len(abl := [m for m in ABLATIONS if m in methods]) > 1 and 'augkd' in abl: tables['ablation_table'] = (abl, 'eval')   # choices are made on eval
     paths = {}
     for k in shots:
         part, suffix = (df, '') if len(shots) == 1 else (df[df.shots.isna() if k is None else df.shots == k], f"-{k or 'all'}shot")
-        for name, ms in tables.items():
-            t = summary_table(part, split, 'acc1', ms, settings)
+        for name, (ms, on) in tables.items():
+            t = summary_table(part, on, 'acc1', ms, settings)
             for ext, render in (('md', table_markdown), ('tex', table_latex), ('csv', table_csv)):
                 with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(render(t))
                 paths[f'{name}{suffix}.{ext}'] = out/f'{name}{suffix}.{ext}'

@@ -246,17 +246,17 @@ def warn_if_kd_vanishes(cfg:AugKDConfig, student:nn.Module):
 # %% ../nbs/09_augkd.ipynb #7e09f77e
 class AugKD:
     "AuG-KD, or one of its ablations, on one setting and seed."
-    name = 'augkd'
     plans = {'full': ('stage1', 'stage2', 'stage3'), 'no_anchor': ('stage1', 'stage3'), 'no_mixup': ('stage1', 'stage3')}  # the stages each runs
     ablations = tuple(plans)
     owned = {'stage1': ('gen', 'enc', 'student'), 'stage2': ('anchor',), 'stage3': ('student',)}   # the networks each stage trains
 
     def __init__(self, cfg:AugKDConfig|None=None, # configuration (default: `augkd_config('paper')`)
                  ablation:str='full', # 'full', 'no_anchor' (z_a = z) or 'no_mixup' (f ≡ 1 from the stage-1 student)
+                 name:str|None=None, # the method name its results carry (default: 'augkd' or the ablation's name)
                 ):
         self.cfg = cfg or augkd_config()
         if ablation not in self.ablations: raise ValueError(f"ablation must be one of {self.ablations}, got {ablation!r}.")
-        self.ablation = ablation
+        self.ablation, self.name = ablation, name or ('augkd' if ablation == 'full' else ablation)
 
     def run_key(self, data:SettingData, teacher:Teacher, seed:int, stage:str) -> str:
         "Hash of what a stage's checkpoint depends on: the settings of that stage and the ones before it."
@@ -330,8 +330,7 @@ class AugKD:
             train = partial(self.train_stage, stage, data, teacher, nets, device)
             logs[stage] = run_stage(path, key, {k: nets[k] for k in self.owned[stage]}, train, stable_int(seed, stage))
         seconds = {stage: log.get('seconds', 0.0) for stage, log in logs.items()}
-        method = (self.ablation if self.ablation != 'full' else 'augkd') + tag
-        return finish_run(run_dir, method, nets['student'].to(device), data, teacher,
+        return finish_run(run_dir, self.name + tag, nets['student'].to(device), data, teacher,
                           seed, asdict(self.cfg), logs, seconds, synth_images=logs['stage1'].get('images', 0))
 
 # %% ../nbs/09_augkd.ipynb #dfd8b9a5
