@@ -10,7 +10,7 @@ import pandas as pd
 from .core import *
 from .data import *
 from .digits import *
-from .grid import DEFAULT_GRID, expand_grid
+from .grid import GRIDS, expand_grid
 from .reproduce import reproduce
 from .launch import run_one, run_distributed
 from .distributed import is_main, teardown_distributed
@@ -18,8 +18,8 @@ from .docs import build_docs
 from .figures import digit_data_figures
 
 # %% auto #0
-__all__ = ['parse_pairs', 'shots_value', 'run_options', 'build_parser', 'cmd_reproduce', 'cmd_run', 'cmd_docs', 'cmd_domains',
-           'main']
+__all__ = ['parse_pairs', 'shots_value', 'run_options', 'grid_summary', 'apply_grid', 'build_parser', 'cmd_reproduce', 'cmd_run',
+           'cmd_docs', 'cmd_domains', 'main']
 
 # %% ../nbs/90_cli.ipynb #728a8403
 def parse_pairs(items:list, # 'key=value' strings
@@ -55,6 +55,21 @@ def run_options() -> argparse.ArgumentParser:
                    help="labelled student-domain train images per class, or 'all' (default); reproduce takes several (a grid dimension)")
     return p
 
+# %% ../nbs/90_cli.ipynb #9f8b5862
+def grid_summary(grid:dict) -> str:
+    "One line saying what a named grid runs."
+    shots = ', '.join('all' if k is None else str(k) for k in grid['shots'])
+    return f"{', '.join(grid['settings'])}; {', '.join(grid['methods'])}; seeds {', '.join(map(str, grid['seeds']))}; shots {shots}"
+
+def apply_grid(a:argparse.Namespace) -> argparse.Namespace:
+    "Fill the grid options the user left out from the named grid."
+    grid = GRIDS[a.grid]
+    if a.settings is None: a.settings = list(grid['settings'])
+    if a.methods is None: a.methods = ','.join(grid['methods'])
+    if a.seeds is None: a.seeds = list(grid['seeds'])
+    if a.shots is None: a.shots = list(grid['shots'])
+    return a
+
 # %% ../nbs/90_cli.ipynb #c679022e
 def build_parser() -> argparse.ArgumentParser:
     "The `augkd` command line: `reproduce`, `run`, `domains` and `docs`."
@@ -62,10 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='cmd', required=True)
     common = run_options()
     r = sub.add_parser('reproduce', parents=[common], help='run the experiment grid and regenerate the tables and figures')
-    r.add_argument('--settings', nargs='+', default=list(DEFAULT_GRID['settings']), help='setting names (default: %(default)s)')
-    r.add_argument('--methods', default=','.join(DEFAULT_GRID['methods']), help='comma-separated methods (default: %(default)s)')
-    r.add_argument('--seeds', type=int, nargs='+', default=list(DEFAULT_GRID['seeds']))
-    r.set_defaults(shots=list(DEFAULT_GRID['shots']))                        # the grid's K (augkd run: the whole train split)
+    r.add_argument('--grid', default='default', choices=tuple(GRIDS), help="the named grid whose settings, methods, seeds and shots are the defaults: "
+                   f"'default' ({grid_summary(GRIDS['default'])}) or 'full', the whole study ({grid_summary(GRIDS['full'])}) (default: %(default)s)")
+    r.add_argument('--settings', nargs='+', default=None, help="setting names (default: the grid's)")
+    r.add_argument('--methods', default=None, help="comma-separated methods (default: the grid's)")
+    r.add_argument('--seeds', type=int, nargs='+', default=None, help="seeds (default: the grid's)")
+    r.set_defaults(shots=None)                                               # None: the grid's K (augkd run: the whole train split)
     r.add_argument('--jobs', type=int, default=2, help='(setting, seed) groups in parallel (default: 2)')
     r.add_argument('--runs', default='runs/reproduce', help='checkpoints, results and executed notebooks (default: %(default)s)')
     r.add_argument('--db', default=None, help='results database (default: <runs>/results.sqlite)')
@@ -94,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 # %% ../nbs/90_cli.ipynb #2c0b32c6
 def cmd_reproduce(a, p):
     "`augkd reproduce`: validate the grid, draw the data figures when it has a digits setting, run it."
+    a = apply_grid(a)
     if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
     if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
     if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")

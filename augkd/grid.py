@@ -17,7 +17,7 @@ from .teacher import get_teacher
 from .results import ResultsDB, run_record
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'EXPERIMENT', 'KERNEL_ARGS', 'Cell', 'expand_grid', 'cell_parameters',
+__all__ = ['PRESETS', 'DEFAULT_GRID', 'FULL_GRID', 'GRIDS', 'EXPERIMENT', 'KERNEL_ARGS', 'Cell', 'expand_grid', 'cell_parameters',
            'experiment_notebook', 'run_cell', 'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers',
            'GridRun', 'short_error', 'run_locally']
 
@@ -48,6 +48,10 @@ PRESETS = ('quick', 'paper')
 # the paper's regime on a CPU: 13 labelled images per class (Office-31's DSLR has about 13), 5 seeds, and a setting whose teacher
 # transfers partially (60% on MM) while 13 images per class alone give a student about 23%
 DEFAULT_GRID = {'settings': ('M,U,S→MM',), 'methods': ('augkd', 'no_kd', 'raw_kd', 'no_anchor'), 'seeds': (0, 1, 2, 3, 4), 'shots': (13,)}
+# the whole study of that regime: AuG-KD's variants and ablations beside the student-only baselines, at 5, 13, 50 and all labels per class
+FULL_GRID = {**DEFAULT_GRID, 'methods': ('augkd', 'reference', 'no_anchor', 'augkd_u_half', 'augkd_kd_student', 'augkd_mask_reference',
+                                          'augkd_anchor_ce_paper', 'augkd_stage1_x4', 'no_kd', 'raw_kd'), 'shots': (5, 13, 50, None)}
+GRIDS = {'default': DEFAULT_GRID, 'full': FULL_GRID}
 
 # %% ../nbs/12b_grid.ipynb #acc65623
 def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
