@@ -19,10 +19,11 @@ from .teacher import get_teacher
 from .grid import *
 from .launch import *
 from .cluster import run_on_ray
-from .results import ResultsDB, run_record, summary_table, table_markdown, table_latex, table_csv
+from .results import ResultsDB, run_record, summary_table, table_caption, table_markdown, table_latex, table_csv
+import pandas as pd
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'ABLATIONS', 'reproduce', 'run_figures', 'write_tables']
+__all__ = ['EXECUTORS', 'ABLATIONS', 'reproduce', 'run_figures', 'teacher_accuracy', 'write_tables']
 
 # %% ../nbs/13_reproduce.ipynb #7e8ee1f9
 EXECUTORS = ('local', 'ray')
@@ -96,6 +97,17 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
     return nb_out
 
 # %% ../nbs/13_reproduce.ipynb #2d13f7cf
+def teacher_accuracy(df:pd.DataFrame, # rows of `ResultsDB.frame()` (settings without their dataset prefix)
+                    ) -> dict:
+    "Setting -> its teacher's test Acc@1 (%) on the student domain, read from the teachers' sidecar files (when one teacher per setting is cached here)."
+    out = {}
+    for s, keys in df.groupby('setting').teacher_key.unique().items():
+        sides = [p for key in keys for p in data_dir('teachers').glob(f'*-{key}.json')]
+        if len(keys) != 1 or len(sides) != 1: continue
+        accs = [v['acc1'] for v in json.loads(sides[0].read_text()).get('student_test', {}).values()]
+        if len(accs) == 1: out[s] = accs[0]
+    return out
+
 ABLATIONS = ('augkd', *AUGKD_VARIANTS, 'no_anchor', 'no_mixup', 'no_kd', 'raw_kd')
 
 def write_tables(store:ResultsDB, # the results database
@@ -118,8 +130,10 @@ def write_tables(store:ResultsDB, # the results database
         part, suffix = (df, '') if len(shots) == 1 else (df[df.shots.isna() if k is None else df.shots == k], f"-{k or 'all'}shot")
         for name, (ms, on) in tables.items():
             t = summary_table(part, on, 'acc1', ms, settings)
-            for ext, render in (('md', table_markdown), ('tex', table_latex), ('csv', table_csv)):
-                with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(render(t))
+            caption = table_caption(t, on, 'acc1', k, teacher_accuracy(part))
+            texts = {'md': caption + '\n\n' + table_markdown(t), 'tex': f'% {caption}\n' + table_latex(t), 'csv': table_csv(t)}
+            for ext, text in texts.items():
+                with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(text)
                 paths[f'{name}{suffix}.{ext}'] = out/f'{name}{suffix}.{ext}'
             if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/f'{name}{suffix}')})
     if len(shots) > 1: paths.update({p.name: p for p in save_figure(shots_curve(df, methods, split), out/'shots_curve')})

@@ -14,7 +14,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SCHEMA', 'RUN_FIELDS', 'ResultsDBError', 'run_record', 'ResultsDB', 'summary_table', 'table_markdown', 'table_latex',
-           'table_csv', 'markdown_table']
+           'table_csv', 'table_caption', 'markdown_table']
 
 # %% ../nbs/12_results.ipynb #d6cfd3b0
 SCHEMA = """
@@ -170,6 +170,22 @@ def table_csv(t:pd.DataFrame) -> str:
     "CSV with one column per (setting, statistic)."
     flat = t.copy(); flat.columns = [f"{c}_{k}" for c, k in t.columns]
     return flat.rename_axis('method').to_csv()
+
+# %% ../nbs/12_results.ipynb #61b2b102
+def table_caption(t:pd.DataFrame, # a `summary_table`
+                  split:str='test', # the split it reports
+                  metric:str='acc1', # the metric it reports
+                  shots:int|None|str='', # labelled images per class (None: all; '' not stated)
+                  teachers:dict|None=None, # setting -> the teacher's Acc@1 (%) on the student domain's test split
+                 ) -> str:
+    "One sentence: split, metric, mean ± std over how many seeds, K, and each setting's teacher."
+    n = t[('mean', 'n')].astype(int)
+    seeds = f"{n.iloc[0]} seeds" if n.nunique() == 1 else 'seeds per method: ' + ', '.join(f"{m} {v}" for m, v in n.items())
+    name = {'acc1': 'Acc@1', 'acc3': 'Acc@3', 'acc5': 'Acc@5'}.get(metric, metric)
+    parts = [f"{split.capitalize()} {name} (%), mean ± std over {seeds}"]
+    if shots != '': parts.append('all labelled student-domain train images' if shots is None else f"{shots} labelled student-domain images per class")
+    if teachers: parts.append("teacher's test Acc@1 on the student domain: " + ', '.join(f"{s} {v:.1f}%" for s, v in teachers.items()))
+    return '; '.join(parts) + '.'
 
 # %% ../nbs/12_results.ipynb #08a579d1
 def markdown_table(df:pd.DataFrame, # the table
