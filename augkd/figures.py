@@ -171,15 +171,21 @@ def shots_curve(df, # rows of `ResultsDB.frame()` for several `shots`
                 methods:list, # one line each, in this order
                 split:str='test', # the reported split
                 metric:str='acc1', # the reported metric
+                teacher:float|None=None, # the teacher's Acc@1 on the student domain, drawn as a dashed line
                ):
     "Acc@1 against labelled images per class (K, with 'all' last): per method the mean over settings, error bars the std over seeds."
     from augkd.results import summary_table
     ks = sorted({int(k) for k in df.shots.dropna()}) + ([None] if df.shots.isna().any() else [])
     fig, ax = plt.subplots(figsize=(5, 3.4))
+    seeds = set()
     for i, m in enumerate(methods):
         rows = [summary_table(df[df.shots.isna() if k is None else df.shots == k], split, metric, [m]).loc[m, 'mean'] for k in ks]
         ax.errorbar(np.arange(len(ks)) + 0.04 * (i - len(methods) / 2), [r['mean'] for r in rows], yerr=[r['std'] for r in rows],
                     marker='o', ms=4, capsize=3, label=m)
+        seeds |= {int(r['n']) for r in rows}
+    if teacher is not None: ax.axhline(teacher, color='0.5', ls='--', lw=1, label='teacher')
+    n = f"{min(seeds)}" if len(seeds) == 1 else f"{min(seeds)}–{max(seeds)}"
+    ax.set_title(f"{split} {metric.replace('acc', 'Acc@')}, mean ± std over {n} seeds", fontsize=8)
     ax.set_xticks(range(len(ks)), [str(k) if k else 'all' for k in ks])
     ax.set_xlabel('labelled student-domain images per class (K)'); ax.set_ylabel(f'{split} Acc@1 (%)')
     ax.legend(fontsize=7, ncol=2); fig.tight_layout()
