@@ -136,6 +136,8 @@ def write_tables(store:ResultsDB, # the results database
                 with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(text)
                 paths[f'{name}{suffix}.{ext}'] = out/f'{name}{suffix}.{ext}'
             if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/f'{name}{suffix}')})
-    if len(shots) > 1: paths.update({p.name: p for p in save_figure(shots_curve(df, methods, split, teacher=next(iter(teachers.values())) if len(teachers := teacher_accuracy(df)) == 1 else None), out/'shots_curve')})
+    if len(shots) > 1:
+        teacher = next(iter(teachers.values())) if len(teachers := teacher_accuracy(df)) == 1 else None
+        paths.update({p.name: p for p in save_figure(shots_curve(df, methods, split, teacher=teacher), out/'shots_curve')})
     return paths
 
