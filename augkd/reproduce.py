@@ -19,7 +19,7 @@ from .teacher import get_teacher
 from .grid import *
 from .launch import *
 from .cluster import run_on_ray
-from .results import ResultsDB, run_record, summary_table, table_caption, table_markdown, table_latex, table_csv
+from .results import ResultsDB, run_record, summary_table, table_caption, steps_table, markdown_table, table_markdown, table_latex, table_csv
 import pandas as pd
 
 # %% auto #0
@@ -62,7 +62,7 @@ def reproduce(cells:list[Cell], # from `expand_grid`
     else:
         with environ(OMP_NUM_THREADS=threads): run_locally(list(groups.values()), grid, out, device, data_root, jobs, nproc, file)
     failures, skipped = grid.failures, grid.skipped
-    tables = write_tables(store, cells, figures) if figures else {}
+    tables = write_tables(store, cells, figures, runs=out) if figures else {}
     first = next((c for c in cells if c.method == 'augkd'), None)
     if figures and first and not any(c.group == first.group for c, _ in failures):
         try: tables['augkd_figures'] = run_figures(first, out, figures, data_root, sensitivity)
@@ -114,8 +114,9 @@ def write_tables(store:ResultsDB, # the results database
                  cells:list[Cell], # the grid
                  out:Path|str='figures', # where the tables go
                  split:str='test', # the reported split
+                 runs:Path|str|None=None, # the grid's run folders, for the table of student steps (default: none written)
                 ) -> dict:
-    "Main (test) and ablation (eval) tables as .md/.tex/.csv with the main bar chart as .png/.svg, per `shots` value, and the shots curve; return the paths."
+    "Main (test) and ablation (eval) tables as .md/.tex/.csv with the main bar chart as .png/.svg, per `shots` value, the shots curve and the student-steps table; return the paths."
     from augkd.figures import bar_figure, shots_curve, save_figure   # matplotlib only when tables are written
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df = store.frame()
@@ -136,6 +137,11 @@ def write_tables(store:ResultsDB, # the results database
                 with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(text)
                 paths[f'{name}{suffix}.{ext}'] = out/f'{name}{suffix}.{ext}'
             if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/f'{name}{suffix}')})
+    results = [json.loads(p.read_text()) for c in cells if runs and (p := Path(runs)/c.group/f'result-{c.method}.json').exists()]
+    if results:
+        with atomic_write(out/'steps_table.md', 'w') as f:
+            f.write("The student's optimiser steps per run: before (on generated or out-of-domain images) and on the labelled student-domain images.\n\n" + markdown_table(steps_table(results)))
+        paths['steps_table.md'] = out/'steps_table.md'
     if len(shots) > 1:
         teacher = next(iter(teachers.values())) if len(teachers := teacher_accuracy(df)) == 1 else None
         paths.update({p.name: p for p in save_figure(shots_curve(df, methods, split, teacher=teacher), out/'shots_curve')})

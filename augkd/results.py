@@ -13,8 +13,9 @@ import augkd
 from .core import *
 
 # %% auto #0
-__all__ = ['SCHEMA', 'RUN_FIELDS', 'ResultsDBError', 'run_record', 'ResultsDB', 'summary_table', 'table_markdown', 'table_latex',
-           'table_csv', 'table_caption', 'markdown_table']
+__all__ = ['SCHEMA', 'RUN_FIELDS', 'PRE_STAGE_STEPS', 'STUDENT_DOMAIN_STEPS', 'ResultsDBError', 'run_record', 'ResultsDB',
+           'summary_table', 'table_markdown', 'table_latex', 'table_csv', 'table_caption', 'student_steps',
+           'steps_table', 'markdown_table']
 
 # %% ../nbs/12_results.ipynb #d6cfd3b0
 SCHEMA = """
@@ -186,6 +187,24 @@ def table_caption(t:pd.DataFrame, # a `summary_table`
     if shots != '': parts.append('all labelled student-domain train images' if shots is None else f"{shots} labelled student-domain images per class")
     if teachers: parts.append("teacher's test Acc@1 on the student domain: " + ', '.join(f"{s} {v:.1f}%" for s, v in teachers.items()))
     return '; '.join(parts) + '.'
+
+# %% ../nbs/12_results.ipynb #34a88f94
+PRE_STAGE_STEPS = {'stage1': 'steps', 'data_free': 'student_steps'}   # stage -> its log's count of student steps on generated (or OOD) images
+STUDENT_DOMAIN_STEPS = {'stage3': 'steps', 'finetune': 'steps'}      # stage -> its count on the labelled student-domain images
+
+def student_steps(res:dict, # a result record (`finish_run`), with its logs
+                 ) -> dict:
+    "The student's optimiser steps in a run: before (on generated or out-of-domain images) and on the labelled student-domain images."
+    logs = res.get('logs', {})
+    count = lambda stages: sum(int(logs[s].get(k, 0)) for s, k in stages.items() if s in logs)
+    return {'pre-stage steps': count(PRE_STAGE_STEPS), 'student-domain steps': count(STUDENT_DOMAIN_STEPS)}
+
+def steps_table(results:list, # result records
+               ) -> pd.DataFrame:
+    "Per method (rows in first-seen order), its student steps; a range where runs differ."
+    rows = pd.DataFrame([{'method': r['method'], **student_steps(r)} for r in results])
+    span = lambda v: f"{v.min()}" if v.min() == v.max() else f"{v.min()}–{v.max()}"
+    return rows.groupby('method', sort=False).agg(span).rename_axis(None)
 
 # %% ../nbs/12_results.ipynb #08a579d1
 def markdown_table(df:pd.DataFrame, # the table
