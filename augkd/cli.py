@@ -51,8 +51,9 @@ def run_options() -> argparse.ArgumentParser:
     p.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
     p.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
     p.add_argument('--nproc', type=int, default=1, help='processes per run on this machine, one GPU each on CUDA (torchrun; default 1)')
-    p.add_argument('--shots', type=shots_value, nargs='+', default=[None], metavar='K',
-                   help="labelled student-domain train images per class, or 'all' (default); reproduce takes several (a grid dimension)")
+    p.add_argument('--shots', type=shots_value, nargs='+', default=None, metavar='K',
+                   help="labelled student-domain train images per class, or 'all'; reproduce takes several (a grid dimension) "
+                        "(default: the grid's for reproduce, all for run)")
     return p
 
 # %% ../nbs/90_cli.ipynb #9f8b5862
@@ -82,7 +83,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--settings', nargs='+', default=None, help="setting names (default: the grid's)")
     r.add_argument('--methods', default=None, help="comma-separated methods (default: the grid's)")
     r.add_argument('--seeds', type=int, nargs='+', default=None, help="seeds (default: the grid's)")
-    r.set_defaults(shots=None)                                               # None: the grid's K (augkd run: the whole train split)
     r.add_argument('--jobs', type=int, default=2, help='(setting, seed) groups in parallel (default: 2)')
     r.add_argument('--runs', default='runs/reproduce', help='checkpoints, results and executed notebooks (default: %(default)s)')
     r.add_argument('--db', default=None, help='results database (default: <runs>/results.sqlite)')
@@ -132,6 +132,7 @@ def cmd_reproduce(a, p):
 def cmd_run(a, p):
     "`augkd run`: one method on one setting and seed, in this process or under torchrun."
     if a.nproc < 1: p.error(f"--nproc must be at least 1, got {a.nproc}")
+    if a.shots is None: a.shots = [None]                                       # the whole train split
     if len(a.shots) != 1: p.error(f"augkd run takes one --shots value, got {len(a.shots)} (a grid of them is augkd reproduce --shots)")
     kw = dict(setting=a.setting, method=a.method, seed=a.seed, preset=a.preset, run_dir=a.run_dir, device=a.device,
               data_root=a.data_root, changes=parse_pairs(a.set), teacher_changes=parse_pairs(a.teacher_set), shots=a.shots[0])
