@@ -185,7 +185,8 @@ def shots_curve(df, # rows of `ResultsDB.frame()` for several `shots`
         seeds |= {int(r['n']) for r in rows}
     if teacher is not None: ax.axhline(teacher, color='0.5', ls='--', lw=1, label='teacher')
     n = f"{min(seeds)}" if len(seeds) == 1 else f"{min(seeds)}–{max(seeds)}"
-    ax.set_title(f"{split} {metric.replace('acc', 'Acc@')}, mean ± std over {n} seeds", fontsize=8)
+    where = ', '.join(s.split(':', 1)[-1] for s in dict.fromkeys(df.setting))
+    ax.set_title(f"{where}: {split} {metric.replace('acc', 'Acc@')}, mean ± std over {n} seeds", fontsize=8)
     ax.set_xticks(range(len(ks)), [str(k) if k else 'all' for k in ks])
     ax.set_xlabel('labelled student-domain images per class (K)'); ax.set_ylabel(f'{split} Acc@1 (%)')
     ax.legend(fontsize=7, ncol=2); fig.tight_layout()

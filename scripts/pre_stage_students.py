@@ -1,10 +1,12 @@
 """What each method's pre-stage student knows before it sees a label: AuG-KD's stage-1 (data-free) student against the
 data-free and OOD-data baselines' students, on the teacher's domains and on the student domain.
 
-    python scripts/pre_stage_students.py --setting 'M,U,S→MM' --shots 13 --seeds 0 1 2 3 4 [--runs runs/reproduce] [--baselines deepinv,mosaickd]
+    python scripts/pre_stage_students.py --setting 'M,U,S→MM' --shots 13 --seeds 0 1 2 3 4 [--runs runs/reproduce]
+        [--augkd augkd,augkd_stage1_x4] [--baselines deepinv,mosaickd,deepinv@runs/budget_matched]
 
-Reads the checkpoints a grid left in `<runs>/quick/<setting>-seed<seed>-<K>shot/` (an `augkd` cell for AuG-KD's stage 1,
-a `<baseline>+` cell for `dfkd-<baseline>-*.pt`); trains nothing. Printed per student, mean ± std over the seeds found:
+Reads the checkpoints a grid left in `<runs>/quick/<setting>-seed<seed>-<K>shot/` (an AuG-KD cell, `augkd` or a variant
+that changes stage 1, for its stage-1 student; a `<baseline>+` cell for `dfkd-<baseline>-*.pt`; `name@RUNS` reads a
+baseline from another grid folder, e.g. one run with `--set loop.epochs=40`); trains nothing. Printed per student, mean ± std over the seeds found:
 Acc@1 (%) on the teacher domains' eval split (the measure of what a data-free stage learnt), Acc@1 on the student
 domain's eval split, and agreement with the teacher's top-1 class on that split (how much of the teacher it carries
 to the student domain). The teacher's own row is the ceiling of the agreement column. Runs on one thread.
@@ -20,7 +22,8 @@ def main():
     p.add_argument('--shots', default='13', help="K of the grid's cells, or 'all'")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     p.add_argument('--runs', default='runs/reproduce', help='the grid folder (`augkd reproduce --runs`)')
-    p.add_argument('--baselines', default='deepinv,mosaickd', help="methods whose data-free or OOD-data student to read (from their '+' cells)")
+    p.add_argument('--augkd', default='augkd', help="AuG-KD methods whose stage-1 student to read (comma-separated)")
+    p.add_argument('--baselines', default='deepinv,mosaickd', help="methods whose data-free or OOD-data student to read (from their '+' cells; name@RUNS: from another grid folder)")
     a = p.parse_args()
     torch.set_num_threads(1)
     from augkd.config import AugKDConfig
@@ -31,18 +34,26 @@ def main():
     shots = None if a.shots == 'all' else int(a.shots)
     teacher = get_teacher(a.setting, seed=0, preset='quick')
     rows = {}
+    group = f"{a.setting}-seed{{}}{'' if shots is None else f'-{shots}shot'}"
     for seed in a.seeds:
-        cell = Path(a.runs)/'quick'/f"{a.setting}-seed{seed}{'' if shots is None else f'-{shots}shot'}"
+        cell = Path(a.runs)/'quick'/group.format(seed)
         if not (cell/'result-augkd.json').exists(): print(f"skipped seed {seed}: no augkd result in {cell}"); continue
         data = load_setting(a.setting, seed, shots=shots)
-        cfg = AugKDConfig(**json.loads((cell/'result-augkd.json').read_text())['config'])
-        students = {'teacher': teacher.model.eval(), 'AuG-KD stage 1': trained_networks(cfg, data, teacher, cell, seed)['student']}
-        for m in a.baselines.split(','):
-            found = glob.glob(str(cell/f'dfkd-{m}-*.pt'))
-            if len(found) != 1: print(f"seed {seed}: {len(found)} dfkd-{m}-*.pt in {cell}, skipped"); continue
-            s = build_model(cfg.student, len(data.classes))
+        students, arch = {'teacher': teacher.model.eval()}, json.loads((cell/'result-augkd.json').read_text())['config']['student']
+        for m in a.augkd.split(','):
+            if not (cell/f'result-{m}.json').exists(): print(f"seed {seed}: no {m} result in {cell}, skipped"); continue
+            cfg = AugKDConfig(**json.loads((cell/f'result-{m}.json').read_text())['config'])
+            label = f"AuG-KD stage 1 (`{m}`, {cfg.g_epochs * cfg.iters * cfg.inner_steps} student steps)"
+            students[label] = trained_networks(cfg, data, teacher, cell, seed)['student']
+        for b in a.baselines.split(','):
+            m, _, runs = b.partition('@')
+            where = Path(runs or a.runs)/'quick'/group.format(seed)
+            found = glob.glob(str(where/f'dfkd-{m}-*.pt'))
+            if len(found) != 1: print(f"seed {seed}: {len(found)} dfkd-{m}-*.pt in {where}, skipped"); continue
+            steps = json.loads((where/f'result-{m}+.json').read_text())['logs']['data_free']['student_steps']
+            s = build_model(arch, len(data.classes))
             s.load_state_dict(torch.load(found[0], map_location='cpu', weights_only=False)['nets']['student'])
-            students[m] = s.eval()
+            students[f"{m} ({steps} student steps{', ' + runs if runs else ''})"] = s.eval()
         t_pred = predictions(teacher.model, data.student_eval)
         for name, s in students.items(): rows.setdefault(name, []).append(measures(s, data, t_pred))
     print(f"\n{a.setting}, K = {a.shots}: pre-stage students, mean ± std over the seeds\n")
