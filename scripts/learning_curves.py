@@ -19,14 +19,14 @@ import numpy as np
 def shots_arg(text): return None if text == 'all' else int(text)
 
 
-def curves(cells, runs:Path, stage:str, column) -> dict:
-    "{label: (steps, mean over cells of the per-epoch value, std)} from the cells' result records."
+def curves(cells, runs:Path, stage:str, column, ddof:int=0) -> dict:
+    "{label: (steps, mean over cells of the per-epoch value, std with `ddof`)} from the cells' result records."
     out = {}
     for c in cells:
         res = json.loads((runs/c.group/f'result-{c.method}.json').read_text())
         log = res['logs'][stage]
         out.setdefault(c.shots, []).append(column(log))
-    return {k: (np.arange(1, len(v[0]) + 1), np.mean(v, 0), np.std(v, 0)) for k, v in out.items()}
+    return {k: (np.arange(1, len(v[0]) + 1), np.mean(v, 0), np.std(v, 0, ddof=ddof)) for k, v in out.items()}
 
 
 def main():

@@ -1,7 +1,7 @@
 """What each method's pre-stage student knows before it sees a label: AuG-KD's stage-1 (data-free) student against the
 data-free and OOD-data baselines' students, on the teacher's domains and on the student domain.
 
-    python scripts/pre_stage_students.py --setting 'M,U,S→MM' --shots 13 --seeds 0 1 2 3 4 [--runs runs/reproduce]
+    python scripts/pre_stage_students.py --setting 'M,U,S→MM' --shots 13 --seeds 0 1 2 3 4 [--runs runs/reproduce] [--out FILE.md]
         [--augkd augkd,augkd_stage1_x4] [--baselines deepinv,mosaickd,deepinv@runs/budget_matched]
 
 Reads the checkpoints a grid left in `<runs>/quick/<setting>-seed<seed>-<K>shot/` (an AuG-KD cell, `augkd` or a variant
@@ -22,6 +22,7 @@ def main():
     p.add_argument('--shots', default='13', help="K of the grid's cells, or 'all'")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
     p.add_argument('--runs', default='runs/reproduce', help='the grid folder (`augkd reproduce --runs`)')
+    p.add_argument('--out', help='also write the table to this Markdown file')
     p.add_argument('--augkd', default='augkd', help="AuG-KD methods whose stage-1 student to read (comma-separated)")
     p.add_argument('--baselines', default='deepinv,mosaickd', help="methods whose data-free or OOD-data student to read (from their '+' cells; name@RUNS: from another grid folder)")
     a = p.parse_args()
@@ -56,12 +57,14 @@ def main():
             students[f"{m} ({steps} student steps{', ' + runs if runs else ''})"] = s.eval()
         t_pred = predictions(teacher.model, data.student_eval)
         for name, s in students.items(): rows.setdefault(name, []).append(measures(s, data, t_pred))
-    print(f"\n{a.setting}, K = {a.shots}: pre-stage students, mean ± std over the seeds\n")
-    print("| student | seeds | teacher domains, eval Acc@1 | student domain, eval Acc@1 | agreement with the teacher on the student domain |")
-    print("|---|---|---|---|---|")
+    lines = [f"{a.setting}, K = {a.shots}: pre-stage students, mean ± std over the seeds", '',
+             "| student | seeds | teacher domains, eval Acc@1 | student domain, eval Acc@1 | agreement with the teacher on the student domain |",
+             "|---|---|---|---|---|"]
     for name, ms in rows.items():
         t = torch.tensor(ms)
-        print(f"| {name} | {len(ms)} | " + ' | '.join(f"{m:.1f} ± {s:.1f}" for m, s in zip(t.mean(0).tolist(), t.std(0).tolist())) + ' |')
+        lines.append(f"| {name} | {len(ms)} | " + ' | '.join(f"{m:.1f} ± {s:.1f}" for m, s in zip(t.mean(0).tolist(), t.std(0).tolist())) + ' |')
+    print('\n' + '\n'.join(lines))
+    if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text('\n'.join(lines) + '\n')
 
 
 @torch.no_grad()

@@ -30,14 +30,14 @@ def main():
     from augkd.figures import save_figure
     runs, out = Path(a.runs), Path(a.out)
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    lines = [f"{a.setting}, K = {a.shots or 'all'}: the stage-1 student's Acc@1 (%) on the teacher domains' eval split, mean ± std over {len(a.seeds)} seeds", '']
+    lines = [f"{a.setting}, K = {a.shots or 'all'}: the stage-1 student's Acc@1 (%) on the teacher domains' eval split, mean ± std (sample) over {len(a.seeds)} seeds", '']
     for m in a.methods.split(','):
         cells = expand_grid([a.setting], [m], a.seeds, shots=[a.shots])
         missing = [c for c in cells if not (runs/c.group/f'result-{m}.json').exists()]
         if missing: raise SystemExit(f"No result of {m} for seeds {[c.seed for c in missing]} in {runs}: run the grid first.")
         cfg = json.loads((runs/cells[0].group/f'result-{m}.json').read_text())['config']
         steps = cfg['iters'] * cfg['inner_steps']
-        ep, mean, std = curves(cells, runs, 'stage1', lambda log: [e['teacher_domain_acc1'] for e in log['epochs']])[a.shots]
+        ep, mean, std = curves(cells, runs, 'stage1', lambda log: [e['teacher_domain_acc1'] for e in log['epochs']], ddof=1)[a.shots]
         ax.plot(ep, mean, label=f"{m} ({len(ep)} epochs, {len(ep) * steps} student steps)"); ax.fill_between(ep, mean - std, mean + std, alpha=0.2)
         marks = sorted({*range(10, len(ep) + 1, 10), len(ep)})
         lines.append(f"- `{m}` ({steps} student steps per epoch): " + ', '.join(f"epoch {e}: {mean[e - 1]:.1f} ± {std[e - 1]:.1f}" for e in marks)

@@ -1,4 +1,4 @@
-"""Scripts: the result grid's table is mean ± std over seeds, per setting and over settings; the stage benchmark runs."""
+"""Scripts: the result grid's table is mean ± std over seeds, per setting and over settings; the stage benchmark runs; the stage-1 curve reads every seed's record."""
 import importlib.util
 from pathlib import Path
 
@@ -42,3 +42,25 @@ def test_stage_benchmark_compares_the_fast_path_with_the_reference(tmp_path):
                          env={**os.environ, 'AUGKD_DATA': str(tmp_path/'cache')}, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'channels-last on' in out.stdout and out.stdout.count('| 1 data-free') == 2 and '| whole run |' in out.stdout
+
+
+def test_stage1_curve_reads_every_seed_and_refuses_a_missing_cell(tmp_path):
+    "scripts/stage1_curve.py: mean ± std of the per-epoch teacher-domain Acc@1 over the seeds' records; a missing seed is an error."
+    import json, os, subprocess, sys
+    from augkd.grid import expand_grid
+    root = Path(__file__).resolve().parents[1]
+    for seed, accs in ((0, [10.0, 20.0, 30.0]), (1, [12.0, 24.0, 34.0])):
+        cell = expand_grid(['M,U,S→MM'], ['augkd'], [seed], shots=[13])[0]
+        (tmp_path/'runs'/cell.group).mkdir(parents=True)
+        rec = {'config': {'iters': 10, 'inner_steps': 5}, 'logs': {'stage1': {'epochs': [{'teacher_domain_acc1': a} for a in accs]}}}
+        (tmp_path/'runs'/cell.group/'result-augkd.json').write_text(json.dumps(rec))
+    run = lambda *seeds: subprocess.run([sys.executable, str(root/'scripts'/'stage1_curve.py'), '--methods', 'augkd', '--seeds', *seeds,
+                                         '--runs', str(tmp_path/'runs'), '--out', str(tmp_path/'out')], capture_output=True, text=True,
+                                        cwd=tmp_path, env={**os.environ, 'MPLBACKEND': 'Agg'}, timeout=300)
+    out = run('0', '1')
+    assert out.returncode == 0, out.stderr[-2000:]
+    md = (tmp_path/'out'/'stage1_curve.md').read_text()
+    assert '`augkd` (50 student steps per epoch): epoch 3: 32.0 ± 2.8; best epoch 3 (32.0).' in md, md
+    assert (tmp_path/'out'/'stage1_curve.png').stat().st_size > 0
+    out = run('0', '1', '2')
+    assert out.returncode != 0 and 'No result of augkd for seeds [2]' in out.stdout + out.stderr
