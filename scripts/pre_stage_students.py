@@ -2,11 +2,11 @@
 data-free and OOD-data baselines' students, on the teacher's domains and on the student domain.
 
     python scripts/pre_stage_students.py --setting 'M,U,S→MM' --shots 13 --seeds 0 1 2 3 4 [--runs runs/reproduce] [--out FILE.md]
-        [--augkd augkd,augkd_stage1_x4] [--baselines deepinv,mosaickd,deepinv@runs/budget_matched]
+        [--augkd augkd,augkd_stage1_x4] [--baselines deepinv,mosaickd,deepinv@runs/converged_stage1/quick-5a9766]
 
 Reads the checkpoints a grid left in `<runs>/quick/<setting>-seed<seed>-<K>shot/` (an AuG-KD cell, `augkd` or a variant
-that changes stage 1, for its stage-1 student; a `<baseline>+` cell for `dfkd-<baseline>-*.pt`; `name@RUNS` reads a
-baseline from another grid folder, e.g. one run with `--set loop.epochs=40`); trains nothing. Printed per student, mean ± std over the seeds found:
+that changes stage 1, for its stage-1 student; a `<baseline>+` cell for `dfkd-<baseline>-*.pt`; `name@DIR` reads a
+baseline from another grid's preset folder, e.g. `runs/converged_stage1/quick-5a9766` for one run with `--set loop.epochs=40`); trains nothing. Printed per student, mean ± std over the seeds found:
 Acc@1 (%) on the teacher domains' eval split (the measure of what a data-free stage learnt), Acc@1 on the student
 domain's eval split, and agreement with the teacher's top-1 class on that split (how much of the teacher it carries
 to the student domain). The teacher's own row is the ceiling of the agreement column. Runs on one thread.
@@ -24,7 +24,7 @@ def main():
     p.add_argument('--runs', default='runs/reproduce', help='the grid folder (`augkd reproduce --runs`)')
     p.add_argument('--out', help='also write the table to this Markdown file')
     p.add_argument('--augkd', default='augkd', help="AuG-KD methods whose stage-1 student to read (comma-separated)")
-    p.add_argument('--baselines', default='deepinv,mosaickd', help="methods whose data-free or OOD-data student to read (from their '+' cells; name@RUNS: from another grid folder)")
+    p.add_argument('--baselines', default='deepinv,mosaickd', help="methods whose data-free or OOD-data student to read (from their '+' cells; name@DIR: from another grid's preset folder)")
     a = p.parse_args()
     torch.set_num_threads(1)
     from augkd.config import AugKDConfig
@@ -48,7 +48,7 @@ def main():
             students[label] = trained_networks(cfg, data, teacher, cell, seed)['student']
         for b in a.baselines.split(','):
             m, _, runs = b.partition('@')
-            where = Path(runs or a.runs)/'quick'/group.format(seed)
+            where = Path(runs)/group.format(seed) if runs else Path(a.runs)/'quick'/group.format(seed)
             found = glob.glob(str(where/f'dfkd-{m}-*.pt'))
             if len(found) != 1: print(f"seed {seed}: {len(found)} dfkd-{m}-*.pt in {where}, skipped"); continue
             steps = json.loads((where/f'result-{m}+.json').read_text())['logs']['data_free']['student_steps']
