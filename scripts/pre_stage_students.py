@@ -26,6 +26,9 @@ def main():
     p.add_argument('--augkd', default='augkd', help="AuG-KD methods whose stage-1 student to read (comma-separated)")
     p.add_argument('--baselines', default='deepinv,mosaickd', help="methods whose data-free or OOD-data student to read (from their '+' cells; name@DIR: from another grid's preset folder)")
     a = p.parse_args()
+    baselines = [(m, Path(d) if d else None) for m, _, d in (b.partition('@') for b in a.baselines.split(','))]
+    for m, d in baselines:
+        if d and not d.is_dir(): p.error(f"--baselines {m}@{d}: no such grid preset folder (expected e.g. runs/<grid>/quick-<hash>)")
     torch.set_num_threads(1)
     from augkd.config import AugKDConfig
     from augkd.data import load_setting
@@ -46,15 +49,14 @@ def main():
             cfg = AugKDConfig(**json.loads((cell/f'result-{m}.json').read_text())['config'])
             label = f"AuG-KD stage 1 (`{m}`, {cfg.g_epochs * cfg.iters * cfg.inner_steps} student steps)"
             students[label] = trained_networks(cfg, data, teacher, cell, seed)['student']
-        for b in a.baselines.split(','):
-            m, _, runs = b.partition('@')
-            where = Path(runs)/group.format(seed) if runs else Path(a.runs)/'quick'/group.format(seed)
+        for m, folder in baselines:
+            where = (folder or Path(a.runs)/'quick')/group.format(seed)
             found = glob.glob(str(where/f'dfkd-{m}-*.pt'))
             if len(found) != 1: print(f"seed {seed}: {len(found)} dfkd-{m}-*.pt in {where}, skipped"); continue
             steps = json.loads((where/f'result-{m}+.json').read_text())['logs']['data_free']['student_steps']
             s = build_model(arch, len(data.classes))
             s.load_state_dict(torch.load(found[0], map_location='cpu', weights_only=False)['nets']['student'])
-            students[f"{m} ({steps} student steps{', ' + runs if runs else ''})"] = s.eval()
+            students[f"{m} ({steps} student steps{', ' + str(folder) if folder else ''})"] = s.eval()
         t_pred = predictions(teacher.model, data.student_eval)
         for name, s in students.items(): rows.setdefault(name, []).append(measures(s, data, t_pred))
     lines = [f"{a.setting}, K = {a.shots}: pre-stage students, mean ± std over the seeds", '',
