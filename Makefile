@@ -9,9 +9,12 @@ export MPLBACKEND ?= Agg
 .PHONY: reproduce test venv export docs clean-nbs check-sync check-clean pytest slow docs-clean
 
 # One single-thread kernel per seed: on 2 cores 3 of them beat 2 rounds of 2, and the numbers depend on the thread count,
-# so one thread everywhere makes the README's table repeatable to the bit on the same kind of CPU (OMP_NUM_THREADS overrides it).
+# so one thread everywhere makes the README's table repeatable to the bit (OMP_NUM_THREADS overrides it).
+# The numbers also depend on the instruction set the kernels use (AVX-512 and AVX2 round differently): on x86-64 torch, oneDNN
+# and MKL are held to AVX2, so every x86-64 CPU with AVX2 computes the same bits (each variable overrides its part).
+ISA_PIN := $(if $(filter x86_64,$(shell uname -m)),ATEN_CPU_CAPABILITY=$${ATEN_CPU_CAPABILITY:-avx2} ONEDNN_MAX_CPU_ISA=$${ONEDNN_MAX_CPU_ISA:-AVX2} MKL_CBWR=$${MKL_CBWR:-AVX2},)
 reproduce: $(STAMP)  ## build the digit domains and regenerate figures/
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/augkd reproduce --out figures --jobs 3
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(ISA_PIN) $(BIN)/augkd reproduce --out figures --jobs 3
 
 test: $(STAMP) check-sync check-clean pytest  ## sync check, clean check, the test suite
 

@@ -15,7 +15,7 @@ from .reproduce import reproduce
 from .launch import run_one, run_distributed
 from .distributed import is_main, teardown_distributed
 from .docs import build_docs
-from .figures import digit_data_figures
+from .figures import digit_data_figures, digit_data_figures_aside
 
 # %% auto #0
 __all__ = ['parse_pairs', 'shots_value', 'run_options', 'grid_summary', 'apply_grid', 'build_parser', 'cmd_reproduce', 'cmd_run',
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/90_cli.ipynb #2c0b32c6
 def cmd_reproduce(a, p):
-    "`augkd reproduce`: validate the grid, draw the data figures when it has a digits setting, run it."
+    "`augkd reproduce`: validate the grid, run it, with the data figures drawn beside it when it has a digits setting."
     a = apply_grid(a)
     if a.epochs < 1: p.error(f"--epochs must be at least 1, got {a.epochs}")
     if a.jobs < 1: p.error(f"--jobs must be at least 1, got {a.jobs}")
@@ -121,11 +121,13 @@ def cmd_reproduce(a, p):
         from augkd.cluster import check_address
         try: check_address(a.address)
         except (ValueError, ConnectionError) as e: p.exit(1, f"augkd reproduce: {e}\n")
-    if a.no_grid or any(get_setting(s).dataset == 'digits' for s in a.settings): digit_data_figures(a.out, a.epochs, a.seed)
-    if a.no_grid: return
+    if a.no_grid: return digit_data_figures(a.out, a.epochs, a.seed)
+    figures = digit_data_figures_aside(a.out, a.epochs, a.seed) if any(get_setting(s).dataset == 'digits' for s in a.settings) else None
     sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
-    try: reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,
-                   retries=a.retries, cell_gpus=a.cell_gpus, cell_cpus=a.cell_cpus, nproc=a.nproc)
+    try:
+        reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,
+                  retries=a.retries, cell_gpus=a.cell_gpus, cell_cpus=a.cell_cpus, nproc=a.nproc)
+        if figures: figures.result()                                  # the data figures, drawn beside the grid
     except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd reproduce: {e}\n")
 
 # %% ../nbs/90_cli.ipynb #bd182aff

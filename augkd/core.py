@@ -89,9 +89,10 @@ def processor_name() -> str:
     return platform.processor() or platform.machine()
 
 def execution_record() -> dict:
-    "What besides the seed sets a run's float rounding: torch's version, its CPU threads, the processor and the GPU."
+    "What besides the seed sets a run's float rounding: torch's version, its CPU threads, the processor, the instruction set its kernels use, and the GPU."
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'processor': processor_name(), 'gpu': gpu}
+    isa = {'aten': torch.backends.cpu.get_cpu_capability(), **{k: os.environ[k] for k in ('ONEDNN_MAX_CPU_ISA', 'MKL_CBWR') if k in os.environ}}
+    return {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'processor': processor_name(), 'isa': isa, 'gpu': gpu}
 
 # %% ../nbs/00_core.ipynb #75479103
 def stable_hash(obj, # anything JSON can encode (dict keys are sorted)

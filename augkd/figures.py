@@ -4,7 +4,8 @@
 
 # %% ../nbs/14_figures.ipynb #87dbe404
 from __future__ import annotations
-import time
+import multiprocessing, time
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
 import torch
@@ -23,7 +24,8 @@ from .teacher import Teacher
 
 # %% auto #0
 __all__ = ['trained_networks', 'save_figure', 'mixup_trajectory', 'plot_trajectory', 'class_masks', 'plot_class_masks',
-           'feature_space', 'plot_feature_space', 'plot_sensitivity', 'bar_figure', 'shots_curve', 'digit_data_figures']
+           'feature_space', 'plot_feature_space', 'plot_sensitivity', 'bar_figure', 'shots_curve', 'digit_data_figures',
+           'digit_data_figures_aside']
 
 # %% ../nbs/14_figures.ipynb #3c519bbb
 def trained_networks(cfg:AugKDConfig, # the run's configuration
@@ -217,3 +219,15 @@ def digit_data_figures(out:Path|str='figures', # where figures and tables go
         with atomic_write(out/f'shift_matrix.{ext}', 'w') as f: f.write(src.read_text())
     print(cached['md'].read_text())
     return {'domains': out/'domains.png', 'shift_matrix': out/'shift_matrix.md'}
+
+# %% ../nbs/14_figures.ipynb #bf6d0384
+def digit_data_figures_aside(out:Path|str='figures', # where figures and tables go
+                             epochs:int=10, # shift-matrix probe epochs
+                             seed:int=0, # split and probe seed
+                            ) -> Future:
+    "Build the digit domains here, then run `digit_data_figures` in a child process beside whatever comes next; return its future."
+    benchmark_domains()                                           # built once, here: the child and the grid then only read them
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'))
+    future = pool.submit(digit_data_figures, str(out), epochs, seed)
+    pool.shutdown(wait=False)                                     # the child exits when its one job is done
+    return future

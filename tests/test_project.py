@@ -65,6 +65,7 @@ def test_reproduce_runs_a_grid_from_the_command_line(tmp_path):
     r = subprocess.run([str(Path(sys.executable).parent/'augkd'), *args], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '1/1' in r.stdout and '| no_kd |' in (out/'main_table.md').read_text() and (runs/'results.sqlite').exists()
+    assert (out/'shift_matrix.md').read_text().startswith('| train ↓ / test →') and (out/'domains.png').exists()   # drawn beside the grid
 
 
 def test_cli_unknown_command_is_a_clear_error():
