@@ -21,12 +21,12 @@ test: $(STAMP) check-sync check-clean pytest  ## sync check, clean check, the te
 venv: $(STAMP)
 
 # Pinned install: requirements-dev.txt holds the verified pins, requirements-lock.txt every resolved version.
-$(STAMP): requirements-dev.txt requirements-lock.txt settings.ini setup.py
+$(STAMP): requirements-dev.txt requirements-lock.txt requirements-nodeps.txt settings.ini setup.py
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), f"Python >= 3.11 needed, found {sys.version.split()[0]} at {sys.executable}; set PYTHON=..."'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements-dev.txt -c requirements-lock.txt 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-	$(BIN)/pip install -q --no-deps -e . 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-	$(BIN)/python -c "import augkd, torch, fastai, nbdev, papermill"
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt -e . 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/python -c "import augkd, torch, fastai, nbdev, papermill, ccexam"
 	-git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbdev_install_hooks >/dev/null
 	touch $@
 

@@ -16,10 +16,12 @@ from .launch import run_one, run_distributed
 from .distributed import is_main, teardown_distributed
 from .docs import build_docs
 from .figures import digit_data_figures, digit_data_figures_aside
+from .distill import distill
+from .released import InputConvention, RELEASED_TEACHERS
 
 # %% auto #0
 __all__ = ['parse_pairs', 'shots_value', 'run_options', 'grid_summary', 'apply_grid', 'build_parser', 'cmd_reproduce', 'cmd_run',
-           'cmd_docs', 'cmd_domains', 'main']
+           'cmd_distill', 'cmd_docs', 'cmd_domains', 'main']
 
 # %% ../nbs/90_cli.ipynb #728a8403
 def parse_pairs(items:list, # 'key=value' strings
@@ -102,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument('--method', required=True, help='a method name, e.g. augkd, no_kd, dfq+')
     u.add_argument('--seed', type=int, default=0)
     u.add_argument('--run-dir', default='runs/single', help='checkpoints and the result (default: %(default)s)')
+    t = sub.add_parser('distill', help='distil a released teacher checkpoint into a student for your own labelled image folder')
+    t.add_argument('--teacher', required=True, help="the teacher: a state-dict file (with --teacher-arch), a TorchScript or torch.export file, "
+                   f"'module:factory', or a packaged teacher ({', '.join(RELEASED_TEACHERS)}), which brings its own classes and input convention")
+    t.add_argument('--teacher-classes', default=None, metavar='FILE', help="the teacher's class names in logit order, one per line (needed unless the teacher is packaged)")
+    t.add_argument('--teacher-arch', default=None, help="architecture of a state-dict teacher: a torchvision or project model name, or 'module:factory'")
+    t.add_argument('--teacher-size', type=int, default=None, help='input side the teacher takes, in pixels (default: the data size, 32)')
+    t.add_argument('--teacher-channels', type=int, default=3, choices=(1, 3), help='1 (grey) or 3 (RGB) (default: %(default)s)')
+    t.add_argument('--teacher-mean', type=float, nargs='+', default=[0.0], help='per-channel mean subtracted from [0, 1] pixels (default: 0)')
+    t.add_argument('--teacher-std', type=float, nargs='+', default=[1.0], help='per-channel std divided by (default: 1)')
+    t.add_argument('--data', required=True, help='your labelled images: <data>/<class>/<images>, or <data>/{train,eval,test}/<class>/<images>')
+    t.add_argument('--method', default='augkd', help='a method name (default: %(default)s)')
+    t.add_argument('--student', default=None, help="student architecture (default: the preset's)")
+    t.add_argument('--student-weights', default=None, metavar='FILE', help='a local state dict the student starts from (an ImageNet one loads without its head)')
+    t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--shots', type=shots_value, default=None, metavar='K', help="labelled train images per class, or 'all' (default: all)")
+    t.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper' (default: %(default)s)")
+    t.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='method configuration overrides')
+    t.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
+    t.add_argument('--out', default='runs/distill', help='the run folder: student, result, report (default: %(default)s)')
+    t.add_argument('--db', default=None, help='results database (default: <out>/results.sqlite)')
     sub.add_parser('domains', help='list the embedded domains and whether they can be built here')
     d = sub.add_parser('docs', help='build the static HTML documentation (no Quarto needed)')
     d.add_argument('--nbs', default='nbs', help='the notebooks folder (default: %(default)s)')
@@ -147,6 +169,15 @@ def cmd_run(a, p):
         print(f"{a.setting} seed {a.seed} {res['method']}: test Acc@1 {res['test']['acc1']:.2f}, eval Acc@1 {res['eval']['acc1']:.2f} "
               f"({a.nproc} process{'es' if a.nproc > 1 else ''}); result in {Path(a.run_dir)/('result-' + res['method'] + '.json')}")
 
+# %% ../nbs/90_cli.ipynb #ba4297cb
+def cmd_distill(a, p):
+    "`augkd distill`: a released teacher into a student for the user's folder."
+    try:
+        conv = InputConvention(a.teacher_size, a.teacher_channels, tuple(a.teacher_mean), tuple(a.teacher_std))
+        distill(a.teacher, a.teacher_classes, a.data, a.method, a.teacher_arch, conv, a.student, a.student_weights, a.seed, a.preset,
+                a.shots, a.out, a.db, a.device, parse_pairs(a.set))
+    except (ValueError, OSError, RuntimeError) as e: p.exit(1, f"augkd distill: {e}\n")
+
 # %% ../nbs/90_cli.ipynb #e2b9812f
 def cmd_docs(a, p):
     "`augkd docs`: the static documentation site."
@@ -166,7 +197,7 @@ def main(argv:list|None=None, # command-line arguments (default: sys.argv[1:])
     "The `augkd` console script."
     p = build_parser()
     a = p.parse_args(argv)
-    {'reproduce': cmd_reproduce, 'run': cmd_run, 'docs': cmd_docs, 'domains': cmd_domains}[a.cmd](a, p)
+    {'reproduce': cmd_reproduce, 'run': cmd_run, 'distill': cmd_distill, 'docs': cmd_docs, 'domains': cmd_domains}[a.cmd](a, p)
 
 # %% ../nbs/90_cli.ipynb #c4a74386
 if __name__ == '__main__' and '__file__' in globals(): main()   # `python -m augkd.cli`; inert inside Jupyter

@@ -11,8 +11,8 @@ from .networks import MASK_ACTIVATIONS
 from .losses import MASK_BUDGETS, UNCERTAINTIES, stage_factor, check_mask_settings
 
 # %% auto #0
-__all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'EXECUTION_FIELDS', 'AugKDConfig',
-           'augkd_config']
+__all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'EXECUTION_FIELDS', 'OPTIONAL_FIELDS',
+           'AugKDConfig', 'augkd_config']
 
 # %% ../nbs/08a_config.ipynb #0fa59721
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class AugKDConfig:
     "Hyperparameters and switches of AuG-KD."
     preset:str='paper' # the preset this configuration starts from (the baselines take their own loop budgets from it)
     student:str='mobilenet_v3_small' # student architecture
+    student_weights:str|None=None # a local state-dict file the student starts from (an ImageNet one loads without its head); None: random
     latent_size:int=100 # d
     bs:int=2048 # batch size of every stage
     gen_width:int=256 # G's channels (256 = the paper's G)
@@ -111,3 +112,4 @@ STAGE2_FIELDS = {'epoch_steps', 'anchor_epochs', 'anchor_lr', 'invariant', 'anch
                  'encoder_val_input', 'anchor_lr_schedule'}
 STAGE3_FIELDS = {'epochs', 'a', 'b', 'f_schedule', 'tau', 'mixup_kd_target', 'normalize_real', 'ce_weight'}
 EXECUTION_FIELDS = {'amp', 'channels_last', 'compile'}
+OPTIONAL_FIELDS = {'student_weights'}  # options added later: unset, they leave the stage keys of earlier runs alone

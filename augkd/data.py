@@ -18,10 +18,11 @@ from .digits import *
 from .folders import *
 
 # %% auto #0
-__all__ = ['SETTINGS', 'SPLIT_RECIPES', 'AUGMENTATIONS', 'Setting', 'get_setting', 'make_setting', 'digit_setting_options',
-           'setting_domains', 'split_indices', 'persisted_split', 'shot_order', 'check_shots', 'select_shots',
-           'SettingData', 'load_setting', 'random_crop_flip', 'appearance_jitter', 'TensorLoader', 'benchmark_domains',
-           'plot_domain_gallery', 'LeNet', 'domain_accuracy', 'train_source_only', 'shift_matrix']
+__all__ = ['SETTINGS', 'SPLIT_RECIPES', 'SPLIT_FOLDERS', 'AUGMENTATIONS', 'Setting', 'get_setting', 'make_setting',
+           'digit_setting_options', 'setting_domains', 'split_indices', 'persisted_split', 'shot_order', 'check_shots',
+           'select_shots', 'SettingData', 'load_setting', 'empty_domain', 'folder_student_data', 'random_crop_flip',
+           'appearance_jitter', 'TensorLoader', 'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'domain_accuracy',
+           'train_source_only', 'shift_matrix']
 
 # %% ../nbs/04_data.ipynb #5380105c
 @dataclass(frozen=True)
@@ -218,6 +219,46 @@ def load_setting(setting:str|Setting, # a setting or its name
     return SettingData(s, seed, classes, concat_domains(teacher['train'], 'teacher:train'), concat_domains(teacher['eval'], 'teacher:eval'),
                        student.subset(train, f':train-{shots}shot' if shots else ':train'), student.subset(idx['eval'], ':eval'), test,
                        files, stable_hash([f.read_text() for f in files] + ([f'shots={shots}'] if shots else []), 16), shots)
+
+# %% ../nbs/04_data.ipynb #8368b0ac
+SPLIT_FOLDERS = ('train', 'eval', 'test')
+
+def empty_domain(name:str, # the domain's name
+                 classes:list, # its class list
+                ) -> Domain:
+    "A domain with no images (the teacher domains of a released teacher)."
+    return Domain(name, torch.zeros(0, 3, 32, 32, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), list(classes))
+
+def folder_student_data(root:Path|str, # an ImageFolder tree, optionally with train/ eval/ test/ parts
+                        seed:int=0, # selects the persisted split and the K-shot set
+                        shots:int|None=None, # K labelled train images per class (None: all)
+                        teacher:str='teacher', # the teacher's name, for the setting's name
+                        cache:bool=True, # use the data cache
+                       ) -> SettingData:
+    "The student domain of `augkd distill`: the given train/eval/test parts, or a persisted 80/10/10 split of the tree."
+    root, shots = Path(root).expanduser(), check_shots(shots)
+    if not root.is_dir(): raise FileNotFoundError(f"Data folder {root} does not exist. Expected layout: <root>/<class>/<images>, or <root>/{{train,eval,test}}/<class>/<images>.")
+    parts = [p for p in SPLIT_FOLDERS if (root/p).is_dir()]
+    if parts and len(parts) < 3:
+        raise FileNotFoundError(f"Data folder {root} has {parts} but not {[p for p in SPLIT_FOLDERS if p not in parts]}: give all of train/, eval/ and test/, or none (then it is split 80/10/10).")
+    files = []
+    if parts:
+        classes = class_folders(root/'train')
+        train_dom, ev, test = (folder_domain(root/p, classes, name=f'{root.name}/{p}', cache=cache) for p in SPLIT_FOLDERS)
+        train = np.arange(len(train_dom))
+    else:
+        classes = class_folders(root)
+        train_dom = folder_domain(root, classes, name=root.name, cache=cache)
+        idx, f = persisted_split('folder', train_dom, 'student-80-10-10', seed); files.append(f)
+        train, ev, test = idx['train'], train_dom.subset(idx['eval'], ':eval'), train_dom.subset(idx['test'], ':test')
+    if shots:
+        order, f = shot_order('folder', train_dom, train, seed); files.append(f)
+        train = select_shots(order, shots, f"{root} (seed {seed})")
+    setting = Setting('folder', (teacher,), root.name, group='released')
+    digest = stable_hash([f.read_text() for f in files] + [d.digest for d in (train_dom, ev, test)] + ([f'shots={shots}'] if shots else []), 16)
+    none = empty_domain('teacher domains (not available)', classes)
+    return SettingData(setting, seed, classes, none, none, train_dom.subset(train, f':train-{shots}shot' if shots else ':train'),
+                       ev, test, files, digest, shots)
 
 # %% ../nbs/04_data.ipynb #7d41ee7d
 def random_crop_flip(x:torch.Tensor, # N×C×H×W float batch

@@ -63,6 +63,11 @@ def total_variation(x):
 class Synthesizer:
     "What a data-free method trains its student on: `synthesize()` makes images, `sample(n)` serves a batch."
     kd_per_round:int = 10 # student steps per call of `synthesize()`
+    @property
+    def reads_teacher_bn(self) -> bool:
+        "Whether synthesis matches the teacher's BatchNorm statistics (a 'bn' term with a weight that is not 0)."
+        w = getattr(self, 'weights', None) or getattr(self, 'w', None) or {'bn': getattr(self, 'bn', 0)}
+        return bool(w.get('bn', 0))
     def setup(self, teacher:nn.Module, student:nn.Module, n_classes:int, device):
         "Called once before training; `student` is the network being trained."
         self.teacher, self.student, self.n_classes, self.device = teacher, student, n_classes, torch.device(device)
@@ -610,8 +615,14 @@ class DFKDMethod:
 
     def run_key(self, data, teacher, seed) -> str:
         loop = {k: v for k, v in asdict(self.loop).items() if v is not None}      # unset options leave the key alone
+        init = {'student_weights': self.cfg.student_weights} if self.cfg.student_weights else {}   # random initialisation keeps the earlier keys
         return stable_hash({'method': self.method, 'loop': loop, 'student': self.cfg.student, 'quick': self.quick,
-                            'teacher': teacher.key, 'split': data.split_hash, 'seed': seed}, 16)
+                            'teacher': teacher.key, 'split': data.split_hash, 'seed': seed, **init}, 16)
+
+    @property
+    def reads_teacher_bn(self) -> bool:
+        "Whether this baseline's synthesizer matches the teacher's BatchNorm statistics."
+        return make_synthesizer(self.baseline, self.loop, self.quick).reads_teacher_bn
 
     def data_free(self, data, teacher, student, device, cbs=()) -> dict:
         "The shared student loop with this method's synthesizer."
@@ -634,7 +645,7 @@ class DFKDMethod:
         "Run (or resume) the data-free loop, then the '+' fine-tune if asked; return the result record."
         device, run_dir = start_run(data, teacher, run_dir, device)
         seed_everything(stable_int(seed, self.method, 'init'))   # torch seeds each new process at random: initial weights come from the seed alone
-        student = build_model(self.cfg.student, len(data.classes))
+        student = build_model(self.cfg.student, len(data.classes), weights=self.cfg.student_weights)
         key, logs, seconds = self.run_key(data, teacher, seed), {}, {}
         train = lambda: self.data_free(data, teacher, student, device)
         logs['data_free'] = run_stage(run_dir/f'dfkd-{self.method}-{key[:8]}.pt', key, {'student': student}, train, stable_int(seed, self.method))

@@ -46,11 +46,12 @@ class StudentOnly:
     def __init__(self, cfg:AugKDConfig|None=None, kd:bool=False, kd_ce_weight:float=0.5):
         self.cfg, self.kd, self.kd_ce_weight = cfg or augkd_config(), kd, kd_ce_weight
         self.name = 'raw_kd' if kd else 'no_kd'
+    reads_teacher_bn = False # trains on real images only
     def fit(self, data:SettingData, teacher:Teacher, run_dir:Path|str, seed:int=0, device=None) -> dict:
         "Train a fresh student on the student domain's train split; return the result record."
         device, run_dir = start_run(data, teacher, run_dir, device)
         seed_everything(stable_int(seed, self.name))
-        student = build_model(self.cfg.student, len(data.classes))
+        student = build_model(self.cfg.student, len(data.classes), weights=self.cfg.student_weights)
         t0 = time.time()
         log = train_on_student_domain(self.cfg, data, teacher, student, device, self.kd, self.kd_ce_weight)
         secs = {'stage3': time.time() - t0}

@@ -16,8 +16,8 @@ from .domains import *
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'FOLDER_DATASETS', 'ClassMismatchError', 'UnreadableImageError', 'class_folders',
-           'match_class_folders', 'scan_image_folder', 'make_image_tree', 'read_image_list', 'load_image_32',
-           'decode_images', 'files_fingerprint', 'files_domain', 'folder_domain', 'FolderDataset',
+           'match_class_folders', 'scan_image_folder', 'make_image_tree', 'write_image_folder', 'read_image_list',
+           'load_image_32', 'decode_images', 'files_fingerprint', 'files_domain', 'folder_domain', 'FolderDataset',
            'dataset_domain_root', 'dataset_classes', 'dataset_domain']
 
 # %% ../nbs/03_folders.ipynb #f96ed0f2
@@ -87,6 +87,21 @@ def make_image_tree(root:Path|str, # where to write
             for i in range(n):
                 Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(d/f'{i}.jpg')
     return Path(root)
+
+# %% ../nbs/03_folders.ipynb #07b8e9e0
+def write_image_folder(domain:Domain, # the images to write
+                       root:Path|str, # the tree's root (created)
+                       per_class:int|None=None, # images per class (None: all)
+                       seed:int=0, # which images, when fewer than all
+                      ) -> Path:
+    "Write a domain as `<root>/<class>/<i>.png` files; return the root."
+    root, rng = Path(root), np.random.default_rng(seed)
+    for i, c in enumerate(domain.classes):
+        idx = np.flatnonzero(domain.y.numpy() == i)
+        if per_class is not None: idx = np.sort(rng.choice(idx, min(per_class, len(idx)), replace=False))
+        (root/c).mkdir(parents=True, exist_ok=True)
+        for j in idx: Image.fromarray(domain.x[j].permute(1, 2, 0).numpy()).save(root/c/f'{j}.png')
+    return root
 
 # %% ../nbs/03_folders.ipynb #2401f226
 def read_image_list(list_file:Path|str, # lines of '<relative path> <integer label>'

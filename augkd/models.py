@@ -188,11 +188,13 @@ def model_pair(preset:str, # 'quick' or 'paper'
     return lookup(MODEL_PAIRS, preset, 'preset')
 
 # %% ../nbs/05_models.ipynb #78cd9a54
-def features_and_logits(model:nn.Module, # a classifier (possibly `Normalized`)
+def features_and_logits(model:nn.Module, # a classifier (possibly behind wrappers that keep it as `.net`)
                         x:torch.Tensor, # input batch
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     "Penultimate features (the head's input) and logits of `model` on `x`."
-    head, _ = head_of(model.net if isinstance(model, Normalized) else model)
+    inner = model
+    while isinstance(getattr(inner, 'net', None), nn.Module): inner = inner.net   # through `Normalized` and other input wrappers
+    head, _ = head_of(inner)
     store = {}
     h = head.register_forward_hook(lambda m, inp, out: store.__setitem__('f', inp[0]))
     try: logits = model(x)

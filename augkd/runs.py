@@ -15,10 +15,10 @@ from .core import *
 from .data import SettingData, TensorLoader
 from .distributed import barrier, is_main
 from .training import evaluate
-from .teacher import Teacher
+from .teacher import Teacher, file_sha256
 
 # %% auto #0
-__all__ = ['check_compatible', 'start_run', 'save_stage', 'load_stage', 'run_stage', 'finish_run']
+__all__ = ['check_compatible', 'start_run', 'save_stage', 'load_stage', 'run_stage', 'save_student', 'finish_run']
 
 # %% ../nbs/08b_runs.ipynb #48763a3a
 def check_compatible(teacher:Teacher, data:SettingData):
@@ -74,9 +74,20 @@ def run_stage(path:Path, # the stage's checkpoint
     return log
 
 # %% ../nbs/08b_runs.ipynb #ebe61b77
+def save_student(path:Path, # where the checkpoint goes (`student-<method>.pt`)
+                 student:nn.Module, # the selected student
+                 classes:list, # its class names, in logit order
+                 arch:str, # its architecture name (`build_model`)
+                ) -> str:
+    "Write a student checkpoint atomically, with what it takes to use it; return the file's SHA-256."
+    with atomic_write(path) as f:
+        torch.save({'state_dict': {k: v.detach().cpu() for k, v in student.state_dict().items()}, 'arch': arch, 'classes': list(classes),
+                    'input': 'N×3×32×32 RGB in [0, 1] (normalisation inside the model)'}, f)
+    return file_sha256(path)
+
 def finish_run(run_dir:Path, method:str, student:nn.Module, data:SettingData, teacher:Teacher, seed:int, config:dict,
                logs:dict, seconds:dict, synth_images:int=0) -> dict:
-    "Evaluate the selected student on eval and test, save per-image test softmax and `result-<method>.json` atomically (rank 0 only in a distributed run)."
+    "Evaluate the selected student on eval and test; save it (`student-<method>.pt`), the per-image test softmax and `result-<method>.json` atomically (rank 0 only in a distributed run)."
     student.eval()
     with torch.no_grad():
         probs = torch.cat([F.softmax(student(xb), 1) for xb, _ in TensorLoader(data.student_test, 1024, device=next(student.parameters()).device)])
@@ -85,6 +96,9 @@ def finish_run(run_dir:Path, method:str, student:nn.Module, data:SettingData, te
            'config': config, 'seconds': seconds, 'synth_images': synth_images, 'device': str(next(student.parameters()).device),
            'execution': execution_record(), 'student_digest': weights_digest(student), 'logs': logs}
     if is_main():
+        arch = config.get('augkd', config).get('student')          # the baselines keep AuG-KD's configuration under 'augkd'
+        res['student_file'] = f'student-{method}.pt'
+        res['student_sha256'] = save_student(run_dir/res['student_file'], student, data.classes, arch)
         with atomic_write(run_dir/f'test_probs-{method}.npy') as f: np.save(f, probs.cpu().numpy())
         with atomic_write(run_dir/f'result-{method}.json', 'w') as f: json.dump(res, f, indent=1, default=str)
     barrier()

@@ -258,22 +258,28 @@ class AugKD:
         if ablation not in self.ablations: raise ValueError(f"ablation must be one of {self.ablations}, got {ablation!r}.")
         self.ablation, self.name = ablation, name or ('augkd' if ablation == 'full' else ablation)
 
+    @property
+    def reads_teacher_bn(self) -> bool:
+        "Whether training reads the teacher's BatchNorm statistics (stage 1's BN term, when its weight is not 0)."
+        return self.cfg.gen_weights[3] != 0
+
     def run_key(self, data:SettingData, teacher:Teacher, seed:int, stage:str) -> str:
         "Hash of what a stage's checkpoint depends on: the settings of that stage and the ones before it."
         later = {'stage1': STAGE2_FIELDS | STAGE3_FIELDS, 'stage2': STAGE3_FIELDS, 'stage3': set()}[stage]
-        cfg = {k: v for k, v in asdict(self.cfg).items() if k not in later | EXECUTION_FIELDS | {'preset'}}
+        cfg = {k: v for k, v in asdict(self.cfg).items() if k not in later | EXECUTION_FIELDS | {'preset'} and not (v is None and k in OPTIONAL_FIELDS)}
         if stage == 'stage3': cfg['ablation'] = self.ablation
         return stable_hash({'cfg': cfg, 'teacher': teacher.key, 'split': data.split_hash, 'seed': seed, 'stage': stage}, 16)
 
     def networks(self, n_classes:int) -> dict:
         c = self.cfg
         return {'gen': Generator(c.latent_size, c.gen_width), 'enc': Encoder(n_classes, c.latent_size, c.enc_width, eval_mode=c.encoder_eval),
-                'student': build_model(c.student, n_classes), 'anchor': AnchorNet(n_classes, c.latent_size, c.mask_activation)}
+                'student': build_model(c.student, n_classes, weights=c.student_weights), 'anchor': AnchorNet(n_classes, c.latent_size, c.mask_activation)}
 
     def stage1(self, data, teacher, nets, device, cbs=()):
         c = self.cfg
         select = data.student_eval if c.df_select_split == 'eval' else data.student_test
-        cb = DataFreeStage(teacher.model, nets['gen'], nets['enc'], c, len(data.classes), select, data.teacher_eval)
+        probe = data.teacher_eval if len(data.teacher_eval) else None     # a released teacher's domains are not here
+        cb = DataFreeStage(teacher.model, nets['gen'], nets['enc'], c, len(data.classes), select, probe)
         learn = Learner(DataLoaders(LatentBatches(c.iters * c.inner_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
                         nets['student'].to(device), loss_func=F.cross_entropy, opt_func=adam(), wd=c.s_wd, wd_bn_bias=True,
                         cbs=[cb, CosinePerEpoch(c.g_epochs), *cbs])

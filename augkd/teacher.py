@@ -120,13 +120,13 @@ class Teacher:
     key:str # cache key (hash of everything that determines the teacher)
     path:Path # checkpoint file
     sha256:str # checkpoint content hash
-    recipe:TeacherRecipe
+    recipe:TeacherRecipe|None # how it was trained here; None for a released teacher (`augkd.released`)
     metrics:dict # 'teacher_eval' and, per setting, 'student_test' Acc@1/3/5
     from_cache:bool # loaded rather than trained
     def __repr__(self):
-        te = self.metrics['teacher_eval']['acc1']
-        st = ', '.join(f"{v['acc1']:.1f}% ({k})" for k, v in self.metrics['student_test'].items())
-        return f"Teacher({self.recipe.arch}, key={self.key}, teacher-eval acc1={te:.1f}%, student-test acc1={st}, cached={self.from_cache})"
+        te = f", teacher-eval acc1={self.metrics['teacher_eval']['acc1']:.1f}%" if 'teacher_eval' in self.metrics else ''
+        st = ', '.join(f"{v['acc1']:.1f}% ({k})" for k, v in self.metrics.get('student_test', {}).items())
+        return f"Teacher({self.recipe.arch if self.recipe else 'released ' + self.path.name}, key={self.key}{te}, student-test acc1={st}, cached={self.from_cache})"
 
 # %% ../nbs/06_teacher.ipynb #75f6183a
 class CheckpointMismatchError(ValueError):
