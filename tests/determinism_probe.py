@@ -22,6 +22,9 @@ def fingerprint(run_dir:Path, results:dict) -> dict:
     out = {}
     for f in sorted(run_dir.glob('*.pt')):
         ck = torch.load(f, map_location='cpu', weights_only=False)
+        if f.name.startswith('student-'):                           # the selected student a run saves, not a stage checkpoint
+            out[f.name] = {'student': weights_digest(ck['state_dict']), 'classes': ck['classes']}
+            continue
         out[f.name] = {'nets': {k: weights_digest(sd) for k, sd in ck['nets'].items()},
                        'log': json.dumps({k: v for k, v in ck['log'].items() if k not in ('seconds', 'synth_seconds')}, sort_keys=True, default=str)}
     for name, res in results.items():

@@ -21,6 +21,7 @@ def test_two_processes_train_identical_networks(env, tmp_path):
     assert a['threads'] == b['threads'] == 1
     fa, fb = a['fingerprint'], b['fingerprint']
     stage_files = {'stage1', 'stage2', 'stage3', 'dfkd-dfq', 'dfkd-mosaickd'}
-    assert {f.rsplit('-', 1)[0].replace('-full', '') for f in fa if f.endswith('.pt')} == stage_files
+    assert {f.rsplit('-', 1)[0].replace('-full', '') for f in fa if f.endswith('.pt') and not f.startswith('student-')} == stage_files
+    assert {f for f in fa if f.startswith('student-')} == {f'student-{m}.pt' for m in fa if not m.endswith('.pt')}   # every run saved its student
     for name in fa: assert fa[name] == fb[name], f"{name} differs between the two processes"
     assert fa.keys() == fb.keys()
