@@ -141,12 +141,14 @@ def cifar_stem(model:nn.Module, # a torchvision ResNet or MobileNet
 def load_weights(model:nn.Module, # the built model (head already replaced)
                  path:Path|str, # a local state-dict file
                 ) -> nn.Module:
-    "Load a local state dict into `model`, skipping a head of another class count."
+    "Load a local state dict (a bare network's, or a `Normalized` one's like the students and teachers this project saves) into `model`, skipping a head of another class count."
     path = Path(path).expanduser()
     if not path.is_file(): raise FileNotFoundError(f"Weights file {path} does not exist (augkd never downloads weights; name a local file).")
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise CorruptFileError(f"Cannot read weights file {path}: {type(e).__name__}: {e}") from e
     if isinstance(sd, dict) and 'state_dict' in sd: sd = sd['state_dict']
+    if 'net.' not in ''.join(model.state_dict()) and any(k.startswith('net.') for k in sd):   # a `Normalized` model's (this project's checkpoints)
+        sd = {k[4:]: v for k, v in sd.items() if k.startswith('net.')}
     _, head = head_of(model)
     own = model.state_dict()
     skipped = [k for k in sd if k.startswith(head + '.') and k in own and sd[k].shape != own[k].shape]

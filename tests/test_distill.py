@@ -110,3 +110,23 @@ def test_ccexam_teachers_match_the_package_s_own_inference(tmp_path, monkeypatch
         with torch.no_grad(): theirs = (torch.cat([net(b).argmax(1) for b in x.split(512)]) == dom.y).float().mean().item() * 100
         print(f"{name} on {domain}: {ours:.1f}% through augkd, {theirs:.1f}% through ccexam's own inference")
         assert abs(ours - theirs) <= 1.0, (name, ours, theirs)
+
+
+def test_student_weights_reach_the_student_of_every_method_family(case, monkeypatch):
+    "With the student's learning rate at 0, `no_kd`, `augkd` and `dfq+` end with the parameters of the weights file they started from."
+    monkeypatch.setenv('AUGKD_DATA', str(case/'cache'))
+    from augkd.distill import distill
+    from augkd.models import build_model
+    from augkd.dfkd import dfkd_config
+    torch.manual_seed(123)
+    start = build_model('tiny_mobilenet', 2)
+    torch.save(start.state_dict(), case/'start.pt')
+    tiny = {k: int(v) if v.isdigit() else v for k, v in (t.split('=') for t in TINY)}
+    for method in ('no_kd', 'augkd', 'dfq+'):
+        changes = {**tiny, 's_lr': 0.0, **({'loop.epochs': 1, 'loop.kd_steps': 1, 'loop.bs': 8, 'loop.s_lr': 0.0,
+                                               'loop.synth': {'bs': 8, 'width': 8}} if method == 'dfq+' else {})}
+        r = distill(case/'teacher.pt', case/'classes.txt', case/'mine', method, teacher_arch='resnet8', student_weights=case/'start.pt',
+                    out=case/method, device='cpu', changes=changes)
+        end = torch.load(case/method/r['student_file'], weights_only=True)['state_dict']
+        names = [n for n, _ in start.named_parameters()]
+        assert all(torch.equal(end[n], start.state_dict()[n]) for n in names), method
