@@ -63,11 +63,7 @@ def total_variation(x):
 class Synthesizer:
     "What a data-free method trains its student on: `synthesize()` makes images, `sample(n)` serves a batch."
     kd_per_round:int = 10 # student steps per call of `synthesize()`
-    @property
-    def reads_teacher_bn(self) -> bool:
-        "Whether synthesis matches the teacher's BatchNorm statistics (a 'bn' term with a weight that is not 0)."
-        w = getattr(self, 'weights', None) or getattr(self, 'w', None) or {'bn': getattr(self, 'bn', 0)}
-        return bool(w.get('bn', 0))
+    reads_teacher_bn:bool = False # whether synthesis matches the teacher's BatchNorm statistics (subclasses with a BN term say when)
     def setup(self, teacher:nn.Module, student:nn.Module, n_classes:int, device):
         "Called once before training; `student` is the network being trained."
         self.teacher, self.student, self.n_classes, self.device = teacher, student, n_classes, torch.device(device)
@@ -157,6 +153,7 @@ class AttentionPairs:
 # %% ../nbs/10_dfkd.ipynb #6aa84fb5
 class GenerativeSynth(Synthesizer):
     "A generator trained against teacher and student with a weighted sum of terms (DFQ, ZSKT, DAFL, DFAD)."
+    reads_teacher_bn = property(lambda self: bool(self.weights.get('bn')))
     def __init__(self, weights:dict, # term → weight; terms: adv, adv_l1, bn, oh, bal, act
                  nz:int=256, # latent size
                  width:int=256, # G's channels
@@ -229,6 +226,7 @@ class BestSoFar:
 # %% ../nbs/10_dfkd.ipynb #96c4da15
 class PixelSynth(Synthesizer):
     "DeepInversion (ADI with `adi > 0`): optimise pixels against the teacher; keep each batch in an image pool."
+    reads_teacher_bn = property(lambda self: bool(self.bn))
     def __init__(self, iters:int=2000, # optimisation steps per batch
                  lr:float=0.1, # Adam lr on the pixels
                  bs:int=256, # images per batch
@@ -319,6 +317,7 @@ def decision_adversarial(t_logits, s_logits):
 # %% ../nbs/10_dfkd.ipynb #e2772f5c
 class ContrastiveSynth(Synthesizer):
     "CMI: per round a freshly initialised generator, its latents and a projection head, with a contrastive term; an image pool."
+    reads_teacher_bn = property(lambda self: bool(self.w['bn']))
     def __init__(self, g_steps:int=200, # optimisation steps per round
                  nz:int=256, width:int=256, # the generator
                  g_lr:float=1e-3, betas:tuple=(0.5, 0.999),

@@ -17,8 +17,8 @@ from .distributed import global_moments, bessel
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'MODEL_PAIRS', 'AMP_MODES', 'CHANNELS_LAST_MODES', 'COMPILE_MODES',
            'Normalized', 'BasicBlock', 'CifarResNet', 'TinyMobileNet', 'model_names', 'head_of', 'replace_head',
-           'cifar_stem', 'load_weights', 'build_model', 'model_pair', 'features_and_logits', 'batch_moments', 'BNStats',
-           'freeze', 'copy_state', 'float_outputs', 'check_choice', 'FastPath']
+           'cifar_stem', 'read_state_dict', 'load_weights', 'build_model', 'model_pair', 'features_and_logits',
+           'batch_moments', 'BNStats', 'freeze', 'copy_state', 'float_outputs', 'check_choice', 'FastPath']
 
 # %% ../nbs/05_models.ipynb #e8c987fe
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -138,15 +138,26 @@ def cifar_stem(model:nn.Module, # a torchvision ResNet or MobileNet
     return model
 
 # %% ../nbs/05_models.ipynb #338e9d47
+def read_state_dict(path:Path|str, # a local `torch.save` file of tensors
+                    what:str='Weights file', # what the file is, for the messages
+                   ) -> dict:
+    "The state dict in a local file, read weights-only (a dict holding one under 'state_dict' is unwrapped), or a clear error."
+    path = Path(path).expanduser()
+    if not path.is_file(): raise FileNotFoundError(f"{what} {path} does not exist (augkd never downloads weights; name a local file).")
+    try: sd = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CorruptFileError(f"Cannot read {what.lower()} {path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}. A whole pickled model "
+                               "(torch.save(model)) is refused because loading it would run code from the file: save model.state_dict().") from e
+    if isinstance(sd, dict) and isinstance(sd.get('state_dict'), dict): sd = sd['state_dict']
+    if not (isinstance(sd, dict) and sd and all(isinstance(v, torch.Tensor) for v in sd.values())):
+        raise ValueError(f"{what} {path} holds a {type(sd).__name__}, not a state dict of tensors.")
+    return sd
+
 def load_weights(model:nn.Module, # the built model (head already replaced)
                  path:Path|str, # a local state-dict file
                 ) -> nn.Module:
     "Load a local state dict (a bare network's, or a `Normalized` one's like the students and teachers this project saves) into `model`, skipping a head of another class count."
-    path = Path(path).expanduser()
-    if not path.is_file(): raise FileNotFoundError(f"Weights file {path} does not exist (augkd never downloads weights; name a local file).")
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CorruptFileError(f"Cannot read weights file {path}: {type(e).__name__}: {e}") from e
-    if isinstance(sd, dict) and 'state_dict' in sd: sd = sd['state_dict']
+    sd = read_state_dict(path)
     if 'net.' not in ''.join(model.state_dict()) and any(k.startswith('net.') for k in sd):   # a `Normalized` model's (this project's checkpoints)
         sd = {k[4:]: v for k, v in sd.items() if k.startswith('net.')}
     _, head = head_of(model)

@@ -11,14 +11,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
-from .models import build_model, model_names, freeze
+from .models import build_model, model_names, freeze, read_state_dict
+from .folders import ClassMismatchError
 from .teacher import Teacher, file_sha256
 
 # %% auto #0
-__all__ = ['LUMA', 'DIGIT_NAMES', 'RELEASED_TEACHERS', 'read_class_names', 'ClassMismatchError', 'match_classes',
-           'InputConvention', 'AdaptedTeacher', 'import_factory', 'is_factory_spec', 'archive_kind',
-           'load_state_dict_file', 'load_released_net', 'ReleasedModel', 'released_model_file', 'released_teacher',
-           'batchnorm_layers']
+__all__ = ['LUMA', 'DIGIT_NAMES', 'RELEASED_TEACHERS', 'read_class_names', 'match_classes', 'InputConvention', 'AdaptedTeacher',
+           'import_factory', 'is_factory_spec', 'archive_kind', 'load_released_net', 'ReleasedModel',
+           'released_model_file', 'released_teacher', 'batchnorm_layers']
 
 # %% ../nbs/06a_released.ipynb #bb22b867
 def read_class_names(path:Path|str, # a text file: one class name per line, in the teacher's logit order
@@ -36,9 +36,6 @@ def read_class_names(path:Path|str, # a text file: one class name per line, in t
     return names
 
 # %% ../nbs/06a_released.ipynb #88f671d8
-class ClassMismatchError(ValueError):
-    "Student classes that the teacher does not have."
-
 def match_classes(teacher_classes:list, # the teacher's classes, in logit order
                   student_classes:list, # the student's classes (its label order)
                   where:str='the data', # for the error message
@@ -124,17 +121,6 @@ def archive_kind(path:Path) -> str|None:
     if any('/code/' in n for n in names) and any(n.endswith('constants.pkl') for n in names): return 'torchscript'
     return None
 
-def load_state_dict_file(path:Path) -> dict:
-    "The state dict in a `torch.save` file (weights only), or a clear error."
-    try: obj = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise CorruptFileError(f"Teacher file {path} cannot be read as weights ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
-                               "A whole pickled model (torch.save(model)) is refused because loading it runs code from the file: "
-                               "save model.state_dict() and name its --teacher-arch, or save it with torch.jit.save.") from e
-    if isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict): obj = obj['state_dict']
-    if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
-        raise ValueError(f"Teacher file {path} holds a {type(obj).__name__}, not a state dict of tensors.")
-    return obj
 
 # %% ../nbs/06a_released.ipynb #6167518e
 def load_released_net(spec:Path|str, # a checkpoint file or 'module:factory'
@@ -149,7 +135,7 @@ def load_released_net(spec:Path|str, # a checkpoint file or 'module:factory'
     kind = archive_kind(path)
     if kind == 'torchscript': return torch.jit.load(path, map_location='cpu').eval(), kind
     if kind == 'export': return torch.export.load(path).module(), kind
-    sd = load_state_dict_file(path)
+    sd = read_state_dict(path, 'Teacher file')
     if arch is None: raise ValueError(f"Teacher file {path} is a state dict: name its architecture (--teacher-arch: one of {model_names()[:8]} …, or 'module:factory').")
     if is_factory_spec(arch): net = import_factory(arch)(**(factory_kwargs or {}))
     else: net = build_model(arch, n_classes or 1000, normalize=any(k.startswith('net.') for k in sd))
@@ -208,7 +194,7 @@ def released_teacher(spec:Path|str, # checkpoint file, 'module:factory' or a nam
     net, kind = load_released_net(spec, arch, len(names), kwargs)
     side = convention.size or 32
     try:
-        with torch.no_grad(): out = net((torch.zeros(2, convention.channels, side, side) - torch.tensor(convention.mean).view(1, -1, 1, 1)))
+        with torch.no_grad(): out = net(torch.zeros(2, convention.channels, side, side))
     except Exception as e:
         raise ValueError(f"Teacher {spec} fails on a 2×{convention.channels}×{side}×{side} input ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
                          "state its input convention (--teacher-size, --teacher-channels).") from e
