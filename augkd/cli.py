@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--data', required=True, help='your labelled images: <data>/<class>/<images>, or <data>/{train,eval,test}/<class>/<images>')
     t.add_argument('--method', default='augkd', help='a method name (default: %(default)s)')
     t.add_argument('--student', default=None, help="student architecture (default: the preset's)")
-    t.add_argument('--student-weights', default=None, metavar='FILE', help='a local state dict the student starts from (an ImageNet one loads without its head)')
+    t.add_argument('--student-weights', default=None, metavar='FILE', help="a local state dict the student starts from (an ImageNet one loads without its head), or 'imagenet': the weights a package ships for --student (efficientnet_lite0)")
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--shots', type=shots_value, default=None, metavar='K', help="labelled train images per class, or 'all' (default: all)")
     t.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper' (default: %(default)s)")
@@ -144,7 +144,7 @@ def cmd_reproduce(a, p):
         try: check_address(a.address)
         except (ValueError, ConnectionError) as e: p.exit(1, f"augkd reproduce: {e}\n")
     if a.no_grid: return digit_data_figures(a.out, a.epochs, a.seed)
-    figures = digit_data_figures_aside(a.out, a.epochs, a.seed) if any(get_setting(s).dataset == 'digits' for s in a.settings) else None
+    figures = digit_data_figures_aside(a.out, a.epochs, a.seed) if any(get_setting(s).dataset == 'digits' and not get_setting(s).released for s in a.settings) else None
     sens = (a.a_values, a.b_values) if a.a_values and a.b_values else None
     try:
         reproduce(cells, a.runs, a.db, a.out, a.jobs, a.device, a.data_root, sensitivity=sens, executor=a.executor, address=a.address,

@@ -5,14 +5,15 @@
 # %% ../nbs/08a_config.ipynb #c32000b8
 from __future__ import annotations
 from dataclasses import dataclass, replace
+from pathlib import Path
 from .core import *
-from .models import model_pair, AMP_MODES, CHANNELS_LAST_MODES, COMPILE_MODES
+from .models import model_pair, AMP_MODES, CHANNELS_LAST_MODES, COMPILE_MODES, IMAGENET, packaged_weights, model_names
 from .networks import MASK_ACTIVATIONS
 from .losses import MASK_BUDGETS, UNCERTAINTIES, stage_factor, check_mask_settings
 
 # %% auto #0
 __all__ = ['REFERENCE_SWITCHES', 'AUGKD_PRESETS', 'STAGE2_FIELDS', 'STAGE3_FIELDS', 'EXECUTION_FIELDS', 'OPTIONAL_FIELDS',
-           'AugKDConfig', 'augkd_config']
+           'AugKDConfig', 'check_student', 'augkd_config']
 
 # %% ../nbs/08a_config.ipynb #0fa59721
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class AugKDConfig:
     "Hyperparameters and switches of AuG-KD."
     preset:str='paper' # the preset this configuration starts from (the baselines take their own loop budgets from it)
     student:str='mobilenet_v3_small' # student architecture
-    student_weights:str|None=None # a local state-dict file the student starts from (an ImageNet one loads without its head); None: random
+    student_weights:str|None=None # a local state-dict file the student starts from (an ImageNet one loads without its head), or 'imagenet' (a packaged model's); None: random
     latent_size:int=100 # d
     bs:int=2048 # batch size of every stage
     gen_width:int=256 # G's channels (256 = the paper's G)
@@ -85,6 +86,16 @@ AUGKD_PRESETS = {
                   anchor_ce_weight=1.0, epoch_steps=25),
 }
 
+# %% ../nbs/08a_config.ipynb #56525b92
+def check_student(arch:str, # the student architecture
+                  weights:str|None, # its starting weights: a local file, 'imagenet' or None
+                 ):
+    "A clear error, before anything trains, for an unknown student architecture or weights that are not there."
+    lookup(dict.fromkeys(model_names()), arch, 'model')
+    if weights == IMAGENET: packaged_weights(arch)
+    elif weights is not None and not Path(weights).expanduser().is_file():
+        raise FileNotFoundError(f"student_weights: {weights} does not exist (augkd never downloads weights; name a local file, or 'imagenet' for a model whose package ships them).")
+
 # %% ../nbs/08a_config.ipynb #747215ac
 _CHOICES = dict(mixup_kd_target=('teacher', 'student_second_pass'), mask_budget=MASK_BUDGETS, mask_activation=MASK_ACTIVATIONS,
                 encoder_eval=('mean', 'sample'), encoder_val_input=('raw', 'normalized'), df_select_split=('eval', 'test'),
@@ -105,6 +116,7 @@ def augkd_config(preset:str='paper', # 'paper', 'quick' or 'reference' (paper sc
     for k in ('bs', 'g_epochs', 'iters', 'inner_steps', 'anchor_epochs', 'epochs', 'latent_size', 'val_bank'):
         if getattr(cfg, k) < 1: raise ValueError(f"{k} must be at least 1, got {getattr(cfg, k)}.")
     if cfg.epoch_steps < 0: raise ValueError(f"epoch_steps must be 0 (one pass over the data) or a number of steps, got {cfg.epoch_steps}.")
+    check_student(cfg.student, cfg.student_weights)
     return cfg
 
 # %% ../nbs/08a_config.ipynb #e438d8e6

@@ -19,8 +19,8 @@ from .folders import *
 
 # %% auto #0
 __all__ = ['SETTINGS', 'SPLIT_RECIPES', 'SPLIT_FOLDERS', 'AUGMENTATIONS', 'Setting', 'get_setting', 'make_setting',
-           'digit_setting_options', 'setting_domains', 'split_indices', 'persisted_split', 'shot_order', 'check_shots',
-           'select_shots', 'SettingData', 'load_setting', 'empty_domain', 'folder_student_data', 'random_crop_flip',
+           'digit_setting_options', 'empty_domain', 'setting_domains', 'split_indices', 'persisted_split', 'shot_order',
+           'check_shots', 'select_shots', 'SettingData', 'load_setting', 'folder_student_data', 'random_crop_flip',
            'appearance_jitter', 'TensorLoader', 'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'domain_accuracy',
            'train_source_only', 'shift_matrix']
 
@@ -32,12 +32,14 @@ class Setting:
     teacher:tuple # teacher domain abbreviations
     student:str # the student domain's abbreviation
     test:str|None=None # a separate labelled test domain (VisDA); else the student domain is split 80/10/10
-    group:str='' # 'leave-one-out', 'single-source', 'paper' or 'custom'
+    group:str='' # 'leave-one-out', 'single-source', 'paper', 'custom', or 'released' (`teacher` names a released teacher)
 
     @property
     def name(self) -> str: return f"{','.join(self.teacher)}→{self.student}"
     @property
-    def domains(self) -> tuple: return (*self.teacher, self.student) + ((self.test,) if self.test else ())
+    def released(self) -> str|None: return self.teacher[0] if self.group == 'released' else None   # the released teacher's name
+    @property
+    def domains(self) -> tuple: return (() if self.released else self.teacher) + (self.student,) + ((self.test,) if self.test else ())
     @property
     def flips(self) -> bool: return self.dataset != 'digits'   # horizontal flips preserve labels, except for digits
     def __str__(self): return f"{self.dataset}:{self.name}"
@@ -49,7 +51,9 @@ def _settings():
     office31 = [Setting('office31', t, s, group='paper') for t, s in ((('A', 'W'), 'D'), (('A', 'D'), 'W'), (('D', 'W'), 'A'))]
     home = [Setting('officehome', tuple(d for d in 'ACPR' if d != s), s, group='paper') for s in 'RPCA']
     visda = [Setting('visda', ('train',), 'val', test='test', group='paper')]
-    return {s.name: s for s in digits + office31 + home + visda}
+    released = [Setting('digits', (t,), s, group='released') for t, ss in (('ccexam:svhn', ('M', 'U', 'MM')), ('ccexam:usps', ('U', 'M')),
+                                                                             ('ccexam:mnist', ('U', 'MM'))) for s in ss]
+    return {s.name: s for s in digits + office31 + home + visda + released}
 
 SETTINGS = _settings()
 
@@ -78,6 +82,13 @@ def digit_setting_options(setting:Setting, # a digits setting
     "Builder options per domain abbreviation for a digits setting (the M/MM disjoint halves)."
     both = {'M', 'MM'} <= set(setting.domains)
     return {d: ({'part': 'a' if d == 'M' else 'b'} if both and d in ('M', 'MM') else {}) for d in setting.domains}
+
+# %% ../nbs/04_data.ipynb #50b52ecf
+def empty_domain(name:str, # the domain's name
+                 classes:list, # its class list
+                ) -> Domain:
+    "A domain with no images (the teacher domains of a released teacher)."
+    return Domain(name, torch.zeros(0, 3, 32, 32, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), list(classes))
 
 # %% ../nbs/04_data.ipynb #53046ef3
 def setting_domains(setting:str|Setting, # a setting or its name
@@ -204,7 +215,7 @@ def load_setting(setting:str|Setting, # a setting or its name
     doms = setting_domains(s, root, paths, cache)
     classes = doms[s.student].classes
     files, teacher = [], {'train': [], 'eval': []}
-    for d in s.teacher:
+    for d in () if s.released else s.teacher:
         idx, f = persisted_split(s.dataset, doms[d], 'teacher-80-20', seed); files.append(f)
         for k in teacher: teacher[k].append(doms[d].subset(idx[k], f':{k}'))
     student = doms[s.student]
@@ -216,18 +227,14 @@ def load_setting(setting:str|Setting, # a setting or its name
     if shots:
         order, f = shot_order(s.dataset, student, train, seed); files.append(f)
         train = select_shots(order, shots, f"{student.name} (seed {seed})")
-    return SettingData(s, seed, classes, concat_domains(teacher['train'], 'teacher:train'), concat_domains(teacher['eval'], 'teacher:eval'),
+    if s.released: teacher_train = teacher_eval = empty_domain(f'{s.released} (its data are not available)', classes)
+    else: teacher_train, teacher_eval = concat_domains(teacher['train'], 'teacher:train'), concat_domains(teacher['eval'], 'teacher:eval')
+    return SettingData(s, seed, classes, teacher_train, teacher_eval,
                        student.subset(train, f':train-{shots}shot' if shots else ':train'), student.subset(idx['eval'], ':eval'), test,
                        files, stable_hash([f.read_text() for f in files] + ([f'shots={shots}'] if shots else []), 16), shots)
 
 # %% ../nbs/04_data.ipynb #8368b0ac
 SPLIT_FOLDERS = ('train', 'eval', 'test')
-
-def empty_domain(name:str, # the domain's name
-                 classes:list, # its class list
-                ) -> Domain:
-    "A domain with no images (the teacher domains of a released teacher)."
-    return Domain(name, torch.zeros(0, 3, 32, 32, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), list(classes))
 
 def folder_student_data(root:Path|str, # an ImageFolder tree, optionally with train/ eval/ test/ parts
                         seed:int=0, # selects the persisted split and the K-shot set

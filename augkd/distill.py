@@ -74,10 +74,9 @@ def distill(teacher:Path|str, # the released teacher: a checkpoint file or 'modu
     say = lambda msg: print(msg, file=file or sys.stdout, flush=True)
     changes = dict(changes or {})
     if student: changes['student'] = student
-    if student_weights:
+    if student_weights:                       # a local file (checked with the configuration) or 'imagenet'
         w = Path(student_weights).expanduser()
-        if not w.is_file(): raise FileNotFoundError(f"Student weights file {w} does not exist (augkd never downloads weights; name a local file).")
-        changes['student_weights'] = str(w.resolve())
+        changes['student_weights'] = str(w.resolve()) if w.is_file() else str(student_weights)
     m = configured_method(method, preset, changes)
     if classes is not None and not isinstance(classes, list): classes = read_class_names(classes)
     d = folder_student_data(data, seed, shots, teacher=Path(str(teacher)).stem)

@@ -122,7 +122,7 @@ def results_browser(db:ResultsDB|Path|str, # the results database
     db = db if isinstance(db, ResultsDB) else ResultsDB(db)
     df = db.frame()
     if df.empty: raise ValueError(f"{db.path} holds no results yet: run `augkd reproduce` first.")
-    df = df.assign(setting=df.setting.str.split(':').str[-1])
+    df = df.assign(setting=df.setting.str.split(':', n=1).str[-1])
     preset = W.Dropdown(options=sorted(df.preset.unique()), description='preset')
     which = W.Dropdown(options=['test', 'eval'], value=split, description='split')
     methods = W.SelectMultiple(options=list(dict.fromkeys(df.method)), value=tuple(dict.fromkeys(df.method)), description='methods')

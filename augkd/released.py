@@ -4,7 +4,7 @@
 
 # %% ../nbs/06a_released.ipynb #097a2c69
 from __future__ import annotations
-import importlib, importlib.resources, os, zipfile
+import importlib, importlib.resources, json, os, zipfile
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import torch
@@ -13,12 +13,15 @@ import torch.nn.functional as F
 from .core import *
 from .models import build_model, model_names, freeze, read_state_dict
 from .folders import ClassMismatchError
-from .teacher import Teacher, file_sha256
+from .domains import Domain
+from .data import Setting, SettingData, get_setting, load_setting
+from .training import evaluate
+from .teacher import Teacher, file_sha256, get_teacher
 
 # %% auto #0
 __all__ = ['LUMA', 'DIGIT_NAMES', 'RELEASED_TEACHERS', 'read_class_names', 'match_classes', 'InputConvention', 'AdaptedTeacher',
            'import_factory', 'is_factory_spec', 'archive_kind', 'load_released_net', 'ReleasedModel',
-           'released_model_file', 'released_teacher', 'batchnorm_layers']
+           'released_model_file', 'released_teacher', 'batchnorm_layers', 'setting_teacher', 'ccexam_accuracy']
 
 # %% ../nbs/06a_released.ipynb #bb22b867
 def read_class_names(path:Path|str, # a text file: one class name per line, in the teacher's logit order
@@ -211,3 +214,41 @@ def released_teacher(spec:Path|str, # checkpoint file, 'module:factory' or a nam
 def batchnorm_layers(model:nn.Module) -> int:
     "How many BatchNorm layers with running statistics `model` has."
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules())
+
+# %% ../nbs/06a_released.ipynb #d387b6e7
+def setting_teacher(setting:str|Setting|SettingData, # a setting (or its loaded data)
+                    seed:int=0, # the split the teacher is measured on; a trained teacher's training seed
+                    preset:str='quick', # a trained teacher's recipe preset
+                    root:Path|str|None=None, # dataset root (folder datasets)
+                    device=None, # default: `default_device()`
+                    **changes, # a trained teacher's recipe overrides
+                   ) -> Teacher:
+    "The teacher of any setting: the released one of a released-teacher setting, else the one `get_teacher` trains (or loads)."
+    s = setting.setting if isinstance(setting, SettingData) else get_setting(setting)
+    if not s.released: return get_teacher(setting, seed=seed, preset=preset, root=root, device=device, **changes)
+    if changes: raise ValueError(f"Setting {s.name} has a released teacher, which is not trained here: the teacher changes {sorted(changes)} do not apply to it.")
+    data = setting if isinstance(setting, SettingData) else load_setting(s, seed, root)
+    t = released_teacher(s.released, student_classes=data.classes, device=device)
+    side = data_dir('teachers')/f"{s.released.replace(':', '-')}-{t.key}.json"
+    meta = json.loads(side.read_text()) if side.exists() else {'key': t.key, 'sha256': t.sha256, 'released': s.released, 'student_test': {}}
+    if str(s) not in meta['student_test']:
+        meta['student_test'][str(s)] = evaluate(t.model, data.student_test)
+        with atomic_write(side, 'w') as f: json.dump(meta, f, indent=1)
+    t.metrics['student_test'] = meta['student_test']
+    return t
+
+# %% ../nbs/06a_released.ipynb #6a97b364
+def ccexam_accuracy(name:str, # a key of `RELEASED_TEACHERS` shipped by `ccexam`
+                    domain:Domain, # labelled images in [0, 255]
+                    bs:int=512, # batch size
+                   ) -> float:
+    "Acc@1 (%) of a `ccexam` teacher on `domain` through the package's own inference pipeline: the reference for `AdaptedTeacher`."
+    from PIL import Image
+    from ccexam.inference import build_transform, load_model
+    info = lookup(RELEASED_TEACHERS, name, 'released teacher')
+    c = info.convention
+    tf = build_transform(c.size, c.mean, c.std, grayscale=c.channels == 1)
+    net = load_model(import_factory(info.factory), released_model_file(name), 'cpu', **dict(info.kwargs))
+    x = torch.stack([tf(Image.fromarray(img.permute(1, 2, 0).numpy())) for img in domain.x])
+    with torch.no_grad(): pred = torch.cat([net(b).argmax(1) for b in x.split(bs)])
+    return (pred == domain.y).float().mean().item() * 100

@@ -15,7 +15,6 @@ from .data import get_setting, load_setting, SETTINGS
 from .distributed import init_distributed, is_main, barrier
 from .config import AugKDConfig, augkd_config
 from .methods import get_method, METHODS, AUGKD_VARIANTS
-from .teacher import get_teacher
 from .grid import *
 from .launch import *
 from .cluster import run_on_ray
@@ -121,7 +120,7 @@ def write_tables(store:ResultsDB, # the results database
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     df = store.frame()
     df = df[df.run_id.isin({c.key for c in cells})]
-    df = df.assign(setting=df.setting.str.split(':').str[-1])
+    df = df.assign(setting=df.setting.str.split(':', n=1).str[-1])
     methods, settings = list(dict.fromkeys(c.method for c in cells)), list(dict.fromkeys(c.setting for c in cells))
     shots = list(dict.fromkeys(c.shots for c in cells))
     tables = {'main_table': (methods, split)}

@@ -95,19 +95,12 @@ def test_distill_batchnorm_free_teacher_with_a_bn_method(case):
 def test_ccexam_teachers_match_the_package_s_own_inference(tmp_path, monkeypatch):
     "The SVHN teacher on M and the USPS teacher on U, through the project's adapter, within a point of the package's own PIL pipeline."
     monkeypatch.setenv('AUGKD_DATA', str(tmp_path))
-    from PIL import Image
-    from ccexam.inference import build_transform, load_model
     from augkd.digits import digit_domain
-    from augkd.released import RELEASED_TEACHERS, released_model_file, released_teacher, import_factory
+    from augkd.released import released_teacher, ccexam_accuracy
     from augkd.training import evaluate
     for name, domain in (('ccexam:svhn', 'M'), ('ccexam:usps', 'U')):
-        dom, info = digit_domain(domain), RELEASED_TEACHERS[name]
-        ours = evaluate(released_teacher(name, device='cpu').model, dom)['acc1']
-        c = info.convention
-        tf = build_transform(c.size, c.mean, c.std, grayscale=c.channels == 1)
-        net = load_model(import_factory(info.factory), released_model_file(name), 'cpu', **dict(info.kwargs))
-        x = torch.stack([tf(Image.fromarray(img.permute(1, 2, 0).numpy())) for img in dom.x])
-        with torch.no_grad(): theirs = (torch.cat([net(b).argmax(1) for b in x.split(512)]) == dom.y).float().mean().item() * 100
+        dom = digit_domain(domain)
+        ours, theirs = evaluate(released_teacher(name, device='cpu').model, dom)['acc1'], ccexam_accuracy(name, dom)
         print(f"{name} on {domain}: {ours:.1f}% through augkd, {theirs:.1f}% through ccexam's own inference")
         assert abs(ours - theirs) <= 1.0, (name, ours, theirs)
 
@@ -130,3 +123,34 @@ def test_student_weights_reach_the_student_of_every_method_family(case, monkeypa
         end = torch.load(case/method/r['student_file'], weights_only=True)['state_dict']
         names = [n for n, _ in start.named_parameters()]
         assert all(torch.equal(end[n], start.state_dict()[n]) for n in names), method
+
+
+def test_released_teacher_settings_run_through_the_grid(tmp_path, monkeypatch):
+    "A released-teacher setting in `augkd reproduce`: no teacher is trained, its accuracy on the student domain reaches the table's caption."
+    monkeypatch.setenv('AUGKD_DATA', str(tmp_path/'cache'))
+    monkeypatch.delenv('IN_TEST', raising=False)
+    from augkd import reproduce as R
+    from augkd.core import data_dir
+    from augkd.released import setting_teacher
+    cells = R.expand_grid(['ccexam:usps→U'], ['no_kd', 'raw_kd'], [0], changes={'epochs': 1}, shots=[5])
+    R.reproduce(cells, tmp_path/'runs', figures=tmp_path/'figs')
+    teacher = setting_teacher('ccexam:usps→U', device='cpu')
+    rows = ResultsDB(tmp_path/'runs'/'results.sqlite').frame()
+    assert set(rows.method) == {'no_kd', 'raw_kd'} and set(rows.teacher_key) == {teacher.key}
+    assert not list(data_dir('teachers').glob('*.pt'))                        # nothing trained
+    acc = teacher.metrics['student_test']['digits:ccexam:usps→U']['acc1']
+    caption = (tmp_path/'figs'/'main_table.md').read_text().splitlines()[0]
+    assert f"{acc:.1f}" in caption and 'ccexam:usps→U' in (tmp_path/'figs'/'main_table.md').read_text(), caption
+
+
+def test_imagenet_student_weights_come_from_the_package(case, monkeypatch):
+    "`--student efficientnet_lite0 --student-weights imagenet`: the packaged ImageNet body is the student's start (learning rate 0), its head is new."
+    monkeypatch.setenv('AUGKD_DATA', str(case/'cache'))
+    from augkd.distill import distill
+    from augkd.models import packaged_weights, read_state_dict
+    tiny = {k: int(v) if v.isdigit() else v for k, v in (t.split('=') for t in TINY)}
+    r = distill(case/'teacher.pt', case/'classes.txt', case/'mine', 'no_kd', teacher_arch='resnet8', student='efficientnet_lite0',
+                student_weights='imagenet', out=case/'lite', device='cpu', changes={**tiny, 's_lr': 0.0})
+    end, imagenet = torch.load(case/'lite'/r['student_file'], weights_only=True)['state_dict'], read_state_dict(packaged_weights('efficientnet_lite0'))
+    assert torch.equal(end['net._conv_stem.weight'], imagenet['_conv_stem.weight']) and end['net._fc.weight'].shape == (2, 1280)
+    assert r['config']['student_weights'] == 'imagenet'
