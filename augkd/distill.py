@@ -8,29 +8,13 @@ import json, sys, time
 from pathlib import Path
 from .core import *
 from .data import SettingData, folder_student_data
-from .released import InputConvention, released_teacher, read_class_names, batchnorm_layers
-from .methods import METHODS, configured_method
+from .released import InputConvention, released_teacher, read_class_names
+from .methods import configured_method, check_teacher_fits
 from .results import ResultsDB, run_record
 from .training import evaluate
 
 # %% auto #0
-__all__ = ['reads_teacher_bn', 'check_teacher_fits', 'distill_report', 'distill']
-
-# %% ../nbs/12c_distill.ipynb #8dee5545
-def reads_teacher_bn(method) -> bool:
-    "Whether a configured method matches generated images to the teacher's BatchNorm statistics."
-    return bool(getattr(method, 'reads_teacher_bn', False))
-
-def check_teacher_fits(name:str, # the method's registered name
-                       method, # the configured method
-                       teacher, # the teacher's network
-                       preset:str='quick', # for listing the methods that do apply
-                      ):
-    "A clear error when a method that reads BatchNorm statistics meets a teacher without BatchNorm."
-    if reads_teacher_bn(method) and not batchnorm_layers(teacher):
-        usable = [n for n in METHODS if not reads_teacher_bn(configured_method(n, preset))]
-        raise ValueError(f"Method {name!r} matches generated images to the teacher's BatchNorm statistics, but this teacher has no BatchNorm layer: "
-                         f"there is nothing to match. Methods that do not need them: {', '.join(usable)}.")
+__all__ = ['distill_report', 'distill']
 
 # %% ../nbs/12c_distill.ipynb #f426f1ea
 def distill_report(res:dict, # the method's result record

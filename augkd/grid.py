@@ -4,7 +4,7 @@
 
 # %% ../nbs/12b_grid.ipynb #471f86a2
 from __future__ import annotations
-import json, os, subprocess, sys, threading, time
+import json, os, subprocess, sys, threading, time, warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
@@ -12,14 +12,14 @@ from pathlib import Path
 import torch
 from .core import *
 from .data import get_setting, load_setting, check_shots, SETTINGS
-from .methods import METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method
-from .released import setting_teacher
+from .methods import METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method, reads_teacher_bn
+from .released import setting_teacher, released_teacher, batchnorm_layers
 from .results import ResultsDB, run_record
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'FULL_GRID', 'GRIDS', 'EXPERIMENT', 'KERNEL_ARGS', 'Cell', 'expand_grid', 'cell_parameters',
-           'experiment_notebook', 'run_cell', 'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers',
-           'GridRun', 'short_error', 'run_locally']
+__all__ = ['PRESETS', 'DEFAULT_GRID', 'FULL_GRID', 'GRIDS', 'EXPERIMENT', 'KERNEL_ARGS', 'Cell', 'inapplicable_pairs',
+           'expand_grid', 'cell_parameters', 'experiment_notebook', 'run_cell', 'GridProgress', 'kernel_threads',
+           'environ', 'prepare_teachers', 'GridRun', 'short_error', 'run_locally']
 
 # %% ../nbs/12b_grid.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -56,6 +56,20 @@ FULL_GRID = {**DEFAULT_GRID, 'methods': ('augkd', 'reference', 'no_anchor', 'aug
                                           'odsd_provisional+'), 'shots': (5, 13, 50, None)}
 GRIDS = {'default': DEFAULT_GRID, 'full': FULL_GRID}
 
+# %% ../nbs/12b_grid.ipynb #ea461898
+def inapplicable_pairs(settings:list, # setting names
+                       methods:dict, # method name -> configured method
+                      ) -> set:
+    "The (setting, method) pairs a grid leaves out, each announced with its reason: BatchNorm methods on a released teacher without BatchNorm."
+    skip = set()
+    for s in settings:
+        if not (name := get_setting(s).released) or batchnorm_layers(released_teacher(name, device='cpu').model): continue
+        left = [m for m, method in methods.items() if reads_teacher_bn(method)]
+        skip |= {(s, m) for m in left}
+        if left: warnings.warn(f"Left out of the grid: {', '.join(left)} on {s}: these methods match generated images to the teacher's BatchNorm "
+                               f"statistics, and {name} has no BatchNorm layer.", stacklevel=2)
+    return skip
+
 # %% ../nbs/12b_grid.ipynb #acc65623
 def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
                 methods=DEFAULT_GRID['methods'], # method names (run in this order within a group)
@@ -76,10 +90,11 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
     if loop and not looped: raise ValueError(f"No method of the grid has a data-free student loop, so the 'loop.' settings {sorted(loop)} would apply to none.")
     loop_changes = {LOOP_PREFIX + k: v for k, v in loop.items()}                          # only the cells of looped methods get them
     cell_changes = {m: {**aug, **(loop_changes if m in looped else {})} for m in methods}
-    for m in methods: configured_method(m, preset, cell_changes[m])              # every override checked before anything runs
+    configured = {m: configured_method(m, preset, cell_changes[m]) for m in methods}   # every override checked before anything runs
     tch = tuple(sorted((teacher_changes or {}).items()))
+    skip = inapplicable_pairs(settings, configured)
     return [Cell(s, m, int(seed), preset, tuple(sorted(cell_changes[m].items())), tch, k)
-            for seed in seeds for k in shots for s in settings for m in methods]
+            for seed in seeds for k in shots for s in settings for m in methods if (s, m) not in skip]
 
 # %% ../nbs/12b_grid.ipynb #cd53cd4c
 EXPERIMENT = 'experiments/run_cell.ipynb'

@@ -10,7 +10,7 @@ import torch
 from .core import *
 from .data import load_setting
 from .distributed import init_distributed, is_main, barrier
-from .methods import configured_method
+from .methods import configured_method, check_teacher_fits
 from .released import setting_teacher
 
 # %% auto #0
@@ -37,7 +37,9 @@ def run_one(setting:str, # a registered setting
     if is_main(): t = teacher()                     # trains the teacher if it is missing: one rank does, the others then load it
     barrier()
     if not is_main(): t = teacher()
-    return configured_method(method, preset, changes).fit(data, t, Path(run_dir), seed, dev)
+    m = configured_method(method, preset, changes)
+    check_teacher_fits(method, m, t.model, preset)
+    return m.fit(data, t, Path(run_dir), seed, dev)
 
 def torchrun_command(nproc:int, # processes on this machine
                      args:list, # the `augkd` command line

@@ -13,10 +13,12 @@ from .finetune import StudentOnly
 from dataclasses import asdict
 from .dfkd import Baseline, DFKDMethod, DFKD_BASELINES, dfkd_config
 from .ood import OOD_BASELINES
+from .released import batchnorm_layers
 
 # %% auto #0
 __all__ = ['BASELINES', 'REFERENCE_METHOD_SWITCHES', 'AUGKD_VARIANTS', 'METHODS', 'LOOP_PREFIX', 'baseline_methods',
-           'augkd_variant', 'get_method', 'split_changes', 'has_loop', 'configured_method', 'register_baseline']
+           'augkd_variant', 'get_method', 'split_changes', 'has_loop', 'configured_method', 'reads_teacher_bn',
+           'check_teacher_fits', 'register_baseline']
 
 # %% ../nbs/11a_methods.ipynb #a0374861
 BASELINES = {**DFKD_BASELINES, **OOD_BASELINES}
@@ -92,6 +94,22 @@ def configured_method(name:str, # a registered method
         raise ValueError(f"Method {name!r} has no data-free student loop: the settings {sorted(LOOP_PREFIX + k for k in loop)} apply to the data-free and OOD-data baselines only.")
     if loop: method.loop = dfkd_config('paper', **{**asdict(method.loop), **loop})
     return method
+
+# %% ../nbs/11a_methods.ipynb #8df53d60
+def reads_teacher_bn(method) -> bool:
+    "Whether a configured method matches generated images to the teacher's BatchNorm statistics."
+    return bool(getattr(method, 'reads_teacher_bn', False))
+
+def check_teacher_fits(name:str, # the method's registered name
+                       method, # the configured method
+                       teacher, # the teacher's network
+                       preset:str='quick', # for listing the methods that do apply
+                      ):
+    "A clear error when a method that reads BatchNorm statistics meets a teacher without BatchNorm."
+    if reads_teacher_bn(method) and not batchnorm_layers(teacher):
+        usable = [n for n in METHODS if not reads_teacher_bn(configured_method(n, preset))]
+        raise ValueError(f"Method {name!r} matches generated images to the teacher's BatchNorm statistics, but this teacher has no BatchNorm layer: "
+                         f"there is nothing to match. Methods that do not need them: {', '.join(usable)}.")
 
 # %% ../nbs/11a_methods.ipynb #5085b410
 def register_baseline(b:Baseline, # the new baseline
