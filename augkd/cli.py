@@ -48,7 +48,7 @@ def run_options() -> argparse.ArgumentParser:
     "The options every training command takes (an argparse parent parser)."
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument('--preset', default='quick', help="'quick' (CPU) or 'paper' (ResNet-34 → MobileNet-V3-Small) (default: %(default)s)")
-    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='AuG-KD config overrides (for every cell of a grid)')
+    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help="configuration overrides for every cell: AuG-KD's fields (the student too), 'loop.<field>' for the data-free loop, '4ds.<field>' for 4Ds")
     p.add_argument('--teacher-set', nargs='*', default=[], metavar='KEY=VALUE', help='teacher recipe overrides')
     p.add_argument('--device', default='', help="'cpu', 'cuda', … (default: cuda when available)")
     p.add_argument('--data-root', default='', help='dataset root for Office-31 / Office-Home / VisDA-2017')
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument('--b-values', type=float, nargs='*', default=[], help='sensitivity heatmap: values of b')
     u = sub.add_parser('run', parents=[common], help='train and evaluate one method on one setting and seed (on several processes with --nproc)')
     u.add_argument('--setting', required=True, help="a setting name, e.g. 'M,MM,S→U'")
-    u.add_argument('--method', required=True, help='a method name, e.g. augkd, no_kd, dfq+')
+    u.add_argument('--method', required=True, help='a method name, e.g. augkd, no_kd, 4ds, dfq+')
     u.add_argument('--seed', type=int, default=0)
     u.add_argument('--run-dir', default='runs/single', help='checkpoints and the result (default: %(default)s)')
     t = sub.add_parser('distill', help='distil a released teacher checkpoint into a student for your own labelled image folder')

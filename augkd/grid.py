@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from .core import *
 from .data import get_setting, load_setting, check_shots, SETTINGS
-from .methods import METHODS, LOOP_PREFIX, split_changes, has_loop, configured_method, reads_teacher_bn
+from .methods import METHODS, split_changes, option_prefixes, changes_for, configured_method, reads_teacher_bn
 from .released import setting_teacher, released_teacher, batchnorm_layers
 from .results import ResultsDB, run_record
 
@@ -85,11 +85,11 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
     for m in methods: lookup(METHODS, m, 'method')
     if not (settings and methods and seeds and shots): raise ValueError("The grid is empty: give at least one setting, method, seed and shots value.")
     shots = [check_shots(k) for k in dict.fromkeys(shots)]
-    aug, loop = split_changes(changes)
-    looped = {m for m in methods if has_loop(m)}
-    if loop and not looped: raise ValueError(f"No method of the grid has a data-free student loop, so the 'loop.' settings {sorted(loop)} would apply to none.")
-    loop_changes = {LOOP_PREFIX + k: v for k, v in loop.items()}                          # only the cells of looped methods get them
-    cell_changes = {m: {**aug, **(loop_changes if m in looped else {})} for m in methods}
+    aug, groups = split_changes(changes)
+    takers = {p: {m for m in methods if p in option_prefixes(m)} for p in groups}
+    for p, ch in groups.items():
+        if not takers[p]: raise ValueError(f"No method of the grid takes {p!r} settings, so {sorted(p + k for k in ch)} would apply to none.")
+    cell_changes = {m: changes_for(m, changes) for m in methods}   # only the cells of methods that take a prefix get its settings
     configured = {m: configured_method(m, preset, cell_changes[m]) for m in methods}   # every override checked before anything runs
     tch = tuple(sorted((teacher_changes or {}).items()))
     skip = inapplicable_pairs(settings, configured)

@@ -17,5 +17,6 @@ run stages-paper-compile bench/augkd_stages.py --preset paper --device cuda --it
 run stages-paper-cudagraphs bench/augkd_stages.py --preset paper --device cuda --iters 8 --compile reduce-overhead
 run stages-paper-fp32 bench/augkd_stages.py --preset paper --device cuda --iters 8 --amp off --channels-last off
 run dfkd-paper bench/dfkd_methods.py --preset paper --device cuda --kd-steps 40
+run fourds-paper bench/fourds.py --preset paper --device cuda --steps 40
 run teacher bench/teacher_throughput.py --device cuda
 echo "tables in $out"

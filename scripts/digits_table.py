@@ -4,8 +4,8 @@
                                    [--preset quick] [--set key=value ...] [--variant NAME:key=value[,key=value] ...]
                                    [--jobs 2] [--out runs/digits-quick] [--table FILE.md]
 
-`--methods` takes any registered method (`augkd.methods.METHODS`: AuG-KD and its ablations, `no_kd`, `raw_kd`,
-the data-free baselines and their '+' variants). `--variant ce0.1:anchor_ce_weight=0.1` adds the row `augkd-ce0.1`:
+`--methods` takes any registered method (`augkd.methods.METHODS`: AuG-KD and its ablations, `no_kd`, `raw_kd`, 4Ds,
+the data-free baselines and their '+' variants); `--set 4ds.key=value` and `loop.key=value` reach only the methods that have them. `--variant ce0.1:anchor_ce_weight=0.1` adds the row `augkd-ce0.1`:
 full AuG-KD with those settings changed, sharing the cell's checkpoints of every stage the change does not touch.
 
 Each (setting, seed) cell runs its methods in one process, in order, so the ablations reuse the cell's
@@ -36,16 +36,16 @@ def run_cell(setting, seed, methods, preset, changes, variants, out):
     from augkd.teacher import get_teacher
     from augkd.stages import AugKD
     from augkd.config import augkd_config
-    from augkd.methods import get_method
+    from augkd.methods import configured_method, changes_for, split_changes
     run_dir = Path(out)/f'{setting}-seed{seed}'
     data, teacher = load_setting(setting, seed), get_teacher(setting, seed=0, preset='quick')
-    cfg, records = augkd_config(preset, **changes), []
+    cfg, records = augkd_config(preset, **split_changes(changes)[0]), []
     for m in methods:
         done = run_dir/f'result-{m}.json'
         if done.exists(): records.append(json.loads(done.read_text())); continue
         t0 = time.time()
         if m in variants: records.append(AugKD(replace(cfg, **variants[m])).fit(data, teacher, run_dir, seed, tag=m[len('augkd'):]))
-        else: records.append(get_method(m, cfg).fit(data, teacher, run_dir, seed))
+        else: records.append(configured_method(m, preset, changes_for(m, changes)).fit(data, teacher, run_dir, seed))
         print(f"{setting} seed {seed} {m}: test Acc@1 {records[-1]['test']['acc1']:.1f} ({time.time() - t0:.0f} s)", flush=True)
     return records
 

@@ -10,6 +10,7 @@ from augkd.teacher import file_sha256
 
 TINY = ['bs=8', 'g_epochs=1', 'iters=1', 'inner_steps=1', 'anchor_epochs=1', 'epochs=1', 'epoch_steps=2', 'val_bank=1',
         'latent_size=8', 'gen_width=8', 'enc_width=8']
+TINY_4DS = ['4ds.epochs=1', '4ds.epoch_steps=2', '4ds.bs=8']
 NETS = '''import torch.nn as nn
 def grey16(): return nn.Sequential(nn.Flatten(), nn.Linear(256, 3))
 def no_bn(): return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
@@ -30,7 +31,7 @@ def case(tmp_path):
 def distill_cli(tmp, *extra, method='no_kd', teacher='teacher.pt', classes='classes.txt', arch='resnet8'):
     "Run `augkd distill` in a subprocess (tiny budgets, a private data cache); return the completed process."
     args = ['--teacher', str(tmp/teacher), '--teacher-classes', str(tmp/classes), '--data', str(tmp/'mine'), '--method', method,
-            '--out', str(tmp/'run'), '--device', 'cpu', '--teacher-arch', arch, *extra, '--set', *TINY]
+            '--out', str(tmp/'run'), '--device', 'cpu', '--teacher-arch', arch, *extra, '--set', *TINY, *(TINY_4DS if method.startswith('4ds') else [])]
     env = {**os.environ, 'AUGKD_DATA': str(tmp/'cache'), 'PYTHONPATH': str(tmp)}
     return subprocess.run([sys.executable, '-m', 'augkd.cli', 'distill', *args], capture_output=True, text=True, timeout=600, env=env)
 
@@ -40,7 +41,7 @@ def clear_error(r, *parts):
     return r.returncode == 1 and all(p in r.stderr for p in parts) and 'Traceback' not in r.stderr
 
 
-@pytest.mark.parametrize('method', ['no_kd', 'augkd'])
+@pytest.mark.parametrize('method', ['no_kd', 'augkd', '4ds'])
 def test_distill_end_to_end(case, method):
     r = distill_cli(case, method=method)
     assert r.returncode == 0, r.stderr[-3000:]

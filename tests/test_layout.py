@@ -48,4 +48,4 @@ def test_registry_is_complete_on_import():
             "assert sorted(METHODS) == before, before; print(len(before))")
     r = subprocess.run([sys.executable, '-W', 'ignore', '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert int(r.stdout.strip()) == 5 + 6 + 3 * 9    # AuG-KD, 2 ablations, no_kd, raw_kd; 6 named AuG-KD variants; 9 baselines × {plain, +, +kd}
+    assert int(r.stdout.strip()) == 5 + 6 + 3 + 3 * 9    # AuG-KD, 2 ablations, no_kd, raw_kd; 6 named AuG-KD variants; 4Ds and 2 variants; 9 baselines × {plain, +, +kd}
