@@ -33,9 +33,12 @@ $(STAMP): requirements-dev.txt requirements-lock.txt requirements-nodeps.txt set
 export: $(STAMP)
 	$(BIN)/nbdev_export
 
-docs: $(STAMP)  ## the documentation site: nbdev_docs (Quarto) where Quarto is installed, else static HTML in _docs/
+docs: $(STAMP)  ## the documentation site in _docs/: nbdev_docs (Quarto) where Quarto is installed, else MkDocs (Material) with augkd docs
 	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev_docs; \
-	else echo "Quarto not found: static HTML with augkd docs"; $(BIN)/augkd docs --out _docs; fi
+	else echo "Quarto not found: building the site with MkDocs (augkd docs)"; $(BIN)/augkd docs --out _docs; fi
+
+docs-clean:  ## remove the built site (_docs/) and Quarto's intermediate folder (_proc/)
+	rm -rf _docs _proc
 
 # The package must be exactly what the notebooks export.
 check-sync: $(STAMP)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os, socket, time
 from pathlib import Path
 from .core import *
-from .grid import Cell, GridRun, environ, prepare_teachers, run_cell, short_error
+from .grid import Cell, GridRun, cell_finished, environ, prepare_teachers, run_cell, short_error
 
 # %% auto #0
 __all__ = ['check_address', 'connect_ray', 'cluster_nodes', 'cell_resources', 'cell_task', 'teachers_task', 'save_returned',
@@ -58,13 +58,13 @@ def cell_resources(nodes:list, # `cluster_nodes`
 
 # %% ../nbs/13a_cluster.ipynb #16755c0c
 def cell_task(cell:Cell, out:str, device:str, data_root:str, gpus:int, cpus:int) -> dict:
-    "On a Ray worker: run one cell's notebook; return its result record, executed notebook, seconds and node."
+    "On a Ray worker: run one cell's notebook; return its result record, executed notebook, seconds (None: picked up from its result file) and node."
     if (marker := os.environ.get('AUGKD_CRASH_ONCE')) and not Path(marker).exists():
         Path(marker).write_text(str(cell)); os._exit(1)                          # fault injection: a worker that dies mid-cell
-    t0 = time.time()
+    t0, picked = time.time(), cell_finished(cell, Path(out))
     with environ(OMP_NUM_THREADS=cpus):
         res, nb = run_cell(cell, Path(out), device or ('cuda' if gpus else 'cpu'), data_root, nproc=max(1, gpus))
-    return {'result': res, 'notebook': nb.read_bytes(), 'seconds': time.time() - t0, 'node': socket.gethostname()}
+    return {'result': res, 'notebook': nb.read_bytes(), 'seconds': None if picked else time.time() - t0, 'node': socket.gethostname()}
 
 def teachers_task(cells:list, device:str, data_root:str, gpus:int) -> str:
     "On a Ray worker: train (or load) the grid's teachers."
@@ -111,4 +111,4 @@ def run_on_ray(groups:list, # lists of cells; a group's cells run in order
         nb = out/c.group/'notebooks'/f'{c.method}.ipynb'
         save_returned(nb, r['notebook'])
         grid.done(c, r['result'], nb, r['seconds'])
-        if i + 1 < len(groups[g]): submit(g, i + 1, 0)
+        if i + 1 < len(groups[g]) and not grid.stopping: submit(g, i + 1, 0)         # a database that stayed locked stops the grid

@@ -4,15 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #e7b07097
 from __future__ import annotations
-import contextlib, difflib, hashlib, json, os, platform, random, tempfile
+import contextlib, difflib, hashlib, json, os, platform, random, tempfile, types, typing
+import sys
 from pathlib import Path
 import numpy as np
 import torch
+from fastcore.imports import IN_NOTEBOOK
+from fastprogress.fastprogress import master_bar, progress_bar
 
 # %% auto #0
-__all__ = ['UnknownNameError', 'unknown_name', 'lookup', 'from_preset', 'project_root', 'data_dir', 'seed_everything',
-           'processor_name', 'execution_record', 'stable_hash', 'stable_int', 'rng_for', 'array_digest',
-           'weights_digest', 'atomic_write', 'save_arrays', 'CorruptFileError', 'load_arrays', 'default_device']
+__all__ = ['UnknownNameError', 'unknown_name', 'lookup', 'check_field_types', 'from_preset', 'project_root', 'data_dir',
+           'seed_everything', 'processor_name', 'execution_record', 'stable_hash', 'stable_int', 'rng_for',
+           'array_digest', 'weights_digest', 'atomic_write', 'save_arrays', 'CorruptFileError', 'load_arrays',
+           'read_json', 'default_device', 'interactive', 'EpochBar']
 
 # %% ../nbs/00_core.ipynb #cb37c298
 class UnknownNameError(ValueError):
@@ -37,6 +41,27 @@ def lookup(registry:dict, # name -> value
     try: return registry[name]
     except (KeyError, TypeError): raise unknown_name(kind, name, registry) from None
 
+# %% ../nbs/00_core.ipynb #21d5eeba
+_KINDS = {bool: 'true or false', int: 'a whole number', float: 'a number', str: 'a string', tuple: 'a list', type(None): 'null'}
+
+def _fits(value, kind) -> bool:
+    if kind is float: return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if kind is int: return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if kind is str: return isinstance(value, (str, os.PathLike))
+    if kind is tuple: return isinstance(value, (tuple, list))
+    return not isinstance(kind, type) or isinstance(value, kind)
+
+def check_field_types(cls, # a dataclass of settings
+                      changes:dict, # field -> new value
+                      what:str, # what the settings are of, for messages
+                     ):
+    "A clear error naming the field, the value and the expected type for a change whose type the field does not take."
+    hints = typing.get_type_hints(cls)
+    for k, v in changes.items():
+        kinds = typing.get_args(hints[k]) if isinstance(hints[k], types.UnionType) else (hints[k],)
+        if not any(_fits(v, t) for t in kinds):
+            raise ValueError(f"{what} setting {k}: expected {' or '.join(_KINDS.get(t, getattr(t, '__name__', str(t))) for t in kinds)}, got {v!r}.")
+
 # %% ../nbs/00_core.ipynb #0ba14705
 def from_preset(cls, # a dataclass of settings
                 presets:dict, # preset name → field values
@@ -48,6 +73,7 @@ def from_preset(cls, # a dataclass of settings
     base = lookup(presets, preset, f'{what} preset')
     if bad := set(changes) - set(cls.__dataclass_fields__):
         raise ValueError(f"Unknown {what} settings {sorted(bad)}; valid: {', '.join(sorted(cls.__dataclass_fields__))}.")
+    check_field_types(cls, changes, what)
     return cls(**{**base, **changes})
 
 
@@ -188,6 +214,20 @@ def load_arrays(path:Path|str, # a file written by `save_arrays`
         raise CorruptFileError(f"{path}: content digest {digest} does not match the stored {header['digest']}; delete it to rebuild.")
     return arrays, header['meta'], digest
 
+# %% ../nbs/00_core.ipynb #8b1b07ac
+def read_json(path:Path|str, # a JSON file the library wrote
+              what:str, # what the file is, for the message, e.g. 'teacher sidecar'
+              fix:str='Delete it: the next run writes it again.', # what to do about it
+              keys:tuple=(), # keys the file must hold
+             ):
+    "The content of a JSON file, or a `CorruptFileError` naming the file, what is wrong with it and what to do."
+    path = Path(path)
+    try: rec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CorruptFileError(f"The {what} {path} is not valid JSON (truncated?): {e}. {fix}") from e
+    if missing := [k for k in keys if not isinstance(rec, dict) or k not in rec]:
+        raise CorruptFileError(f"The {what} {path} lacks {missing} (written by another version?). {fix}")
+    return rec
+
 # %% ../nbs/00_core.ipynb #77cc749e
 def default_device(device=None, # a device or its name; None: the best one here
                   ) -> torch.device:
@@ -196,3 +236,49 @@ def default_device(device=None, # a device or its name; None: the best one here
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+# %% ../nbs/00_core.ipynb #95999d82
+def interactive() -> bool:
+    "Whether progress can redraw in place: in a notebook, or with standard output on a terminal."
+    return IN_NOTEBOOK or getattr(sys.stdout, 'isatty', lambda: False)()
+
+# %% ../nbs/00_core.ipynb #1494c633
+class EpochBar:
+    "A training loop's progress: fastprogress bars over the epochs and each epoch's batches where they redraw in place (`interactive`), and a line per finished epoch, the only output anywhere else."
+    def __init__(self, n:int, # epochs
+                 label:str, # what is trained, e.g. 'teacher'
+                 show:bool=True, # False: silent (e.g. every rank but the first)
+                ):
+        self.n, self.label, self.show = n, label, show
+        self.mbar = master_bar(range(n)) if show and interactive() else None
+        self.pbar = None
+
+    def begin(self, epoch:int, # the epoch starting, from 0
+              batches:int, # its number of batches
+             ):
+        "Start an epoch's bar over its batches (with bars only)."
+        if self.mbar is None: return
+        self.mbar.update(epoch)
+        self.pbar = progress_bar(range(batches), parent=self.mbar, leave=False)
+        self.pbar.prefix = f'{self.label} epoch {epoch + 1}/{self.n}'
+        self.pbar.update(0)
+
+    def step(self, i:int, # batches done this epoch
+            ):
+        "Move the epoch's bar on (it reads no loss: nothing waits for the device)."
+        if self.pbar is not None: self.pbar.update(i)
+
+    def end(self, epoch:int, # the epoch just finished, from 0
+            values:dict, # what to report of it: losses, metrics, time
+           ):
+        "Close the epoch's bar and write its line."
+        if not self.show: return
+        if self.pbar is not None and self.pbar.last_v is not None: self.pbar.on_iter_end()
+        text = '  '.join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+        line = f"{self.label} epoch {epoch + 1}/{self.n}: {text}"
+        if self.mbar is None: print(line, flush=True)
+        else: self.mbar.write(line)
+
+    def close(self):
+        "Finish the bars."
+        if self.mbar is not None: self.mbar.on_iter_end()

@@ -19,10 +19,11 @@ from .folders import *
 
 # %% auto #0
 __all__ = ['SETTINGS', 'SPLIT_RECIPES', 'SPLIT_FOLDERS', 'AUGMENTATIONS', 'Setting', 'get_setting', 'make_setting',
-           'digit_setting_options', 'empty_domain', 'setting_domains', 'split_indices', 'persisted_split', 'shot_order',
-           'check_shots', 'select_shots', 'SettingData', 'load_setting', 'folder_student_data', 'random_crop_flip',
-           'appearance_jitter', 'TensorLoader', 'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'domain_accuracy',
-           'train_source_only', 'shift_matrix']
+           'digit_setting_options', 'empty_domain', 'setting_domains', 'split_indices', 'read_persisted',
+           'persisted_split', 'shot_order', 'check_shots', 'select_shots', 'SettingData', 'load_setting',
+           'missing_classes', 'check_every_class', 'folder_student_data', 'random_crop_flip', 'appearance_jitter',
+           'TensorLoader', 'benchmark_domains', 'plot_domain_gallery', 'LeNet', 'domain_accuracy', 'train_source_only',
+           'shift_matrix']
 
 # %% ../nbs/04_data.ipynb #5380105c
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def setting_domains(setting:str|Setting, # a setting or its name
     s = get_setting(setting)
     if s.dataset == 'digits':
         return {d: digit_domain(d, cache=cache, **o) for d, o in digit_setting_options(s).items()}
-    if root is None: raise ValueError(f"Setting {s} reads {FOLDER_DATASETS[s.dataset].title} from disk: pass root=<dataset root>. Expected layout: {FOLDER_DATASETS[s.dataset].layout}.")
+    if root is None: raise ValueError(f"Setting {s} reads {FOLDER_DATASETS[s.dataset].title} from disk: pass root=<dataset root> (--data-root DIR on the command line). Expected layout: {FOLDER_DATASETS[s.dataset].layout}.")
     classes = dataset_classes(s.dataset, s.teacher, root, paths)
     return {d: dataset_domain(s.dataset, d, root, classes, paths, cache) for d in s.domains}
 
@@ -121,6 +122,21 @@ def split_indices(n:int, # number of items
     cuts = [n_train, n_train + int(np.floor(0.1 * n))] if len(parts) == 3 else [n_train]
     return {p: np.sort(a) for p, a in zip(parts, np.split(perm, cuts))}
 
+# %% ../nbs/04_data.ipynb #c69e4e6a
+def read_persisted(path:Path, # a split or shot file
+                   what:str, # what it is, for the warning
+                   keys:tuple, # the keys it must hold
+                   valid, # record -> bool: whether it belongs to the data at hand
+                  ) -> dict|None:
+    "The record in `path` if it exists, is valid JSON and `valid`; else None, with a warning naming the file (the caller draws it again)."
+    if not path.exists(): return None
+    try: rec = read_json(path, what, 'Drawing it again: the draw depends on the seed alone.', keys)
+    except CorruptFileError as e:
+        warnings.warn(str(e)); return None
+    if valid(rec): return rec
+    warnings.warn(f"The {what} {path} belongs to other data (the domain changed?); drawing it again.")
+    return None
+
 # %% ../nbs/04_data.ipynb #2cced90e
 def persisted_split(dataset:str, # dataset key
                     domain:Domain, # the domain to split
@@ -130,12 +146,8 @@ def persisted_split(dataset:str, # dataset key
     "The split of `domain` for `seed`, read from `data/splits/` or drawn and written there atomically."
     lookup(SPLIT_RECIPES, recipe, 'split recipe')
     path = data_dir('splits', dataset)/f"{domain.name.replace('/', '_')}-{domain.digest[:12]}-{recipe}-seed{seed}.json"
-    if path.exists():
-        try:
-            rec = json.loads(path.read_text())
-            assert rec['n'] == len(domain) and rec['domain_digest'] == domain.digest
-            return {k: np.array(v, np.int64) for k, v in rec['indices'].items()}, path
-        except Exception as e: warnings.warn(f"Split file {path} is unreadable or does not match the domain ({e}); drawing it again.")
+    rec = read_persisted(path, 'split file', ('n', 'domain_digest', 'indices'), lambda r: r['n'] == len(domain) and r['domain_digest'] == domain.digest)
+    if rec is not None: return {k: np.array(v, np.int64) for k, v in rec['indices'].items()}, path
     idx = split_indices(len(domain), recipe, rng_for('split', dataset, domain.name, recipe, seed))
     rec = {'dataset': dataset, 'domain': domain.name, 'domain_digest': domain.digest, 'recipe': recipe, 'seed': seed,
            'n': len(domain), 'classes': list(domain.classes), 'indices': {k: v.tolist() for k, v in idx.items()}}
@@ -150,12 +162,9 @@ def shot_order(dataset:str, # dataset key
               ) -> tuple[dict, Path]:
     "Per class, the train indices in the order K-shot sets take them: read from `data/splits/` or drawn and written there atomically."
     path = data_dir('splits', dataset)/f"{domain.name.replace('/', '_')}-{domain.digest[:12]}-shots-seed{seed}.json"
-    if path.exists():
-        try:
-            rec = json.loads(path.read_text())
-            assert rec['domain_digest'] == domain.digest and sorted(i for v in rec['order'].values() for i in v) == sorted(train.tolist())
-            return {c: np.array(v, np.int64) for c, v in rec['order'].items()}, path
-        except Exception as e: warnings.warn(f"Shot file {path} is unreadable or does not match the split ({e}); drawing it again.")
+    same = lambda r: r['domain_digest'] == domain.digest and sorted(i for v in r['order'].values() for i in v) == sorted(train.tolist())
+    rec = read_persisted(path, 'shot file', ('domain_digest', 'order'), same)
+    if rec is not None: return {c: np.array(v, np.int64) for c, v in rec['order'].items()}, path
     rng, y = rng_for('shots', dataset, domain.name, seed), domain.y.numpy()[train]
     order = {c: rng.permutation(train[y == i]) for i, c in enumerate(domain.classes)}
     rec = {'dataset': dataset, 'domain': domain.name, 'domain_digest': domain.digest, 'seed': seed, 'order': {c: v.tolist() for c, v in order.items()}}
@@ -219,8 +228,6 @@ def load_setting(setting:str|Setting, # a setting or its name
         idx, f = persisted_split(s.dataset, doms[d], 'teacher-80-20', seed); files.append(f)
         for k in teacher: teacher[k].append(doms[d].subset(idx[k], f':{k}'))
     student = doms[s.student]
-    if student.counts().min() == 0:
-        warnings.warn(f"Student domain {student.name} has no images of classes {[classes[i] for i in torch.nonzero(student.counts() == 0).flatten()]}.")
     idx, f = persisted_split(s.dataset, student, 'teacher-80-20' if s.test else 'student-80-10-10', seed); files.append(f)
     test = doms[s.test] if s.test else student.subset(idx['test'], ':test')
     train = idx['train']
@@ -232,6 +239,21 @@ def load_setting(setting:str|Setting, # a setting or its name
     return SettingData(s, seed, classes, teacher_train, teacher_eval,
                        student.subset(train, f':train-{shots}shot' if shots else ':train'), student.subset(idx['eval'], ':eval'), test,
                        files, stable_hash([f.read_text() for f in files] + ([f'shots={shots}'] if shots else []), 16), shots)
+
+# %% ../nbs/04_data.ipynb #1d5d27a4
+def missing_classes(domain:Domain, # a domain read against a fixed class list
+                   ) -> list[str]:
+    "The classes `domain` has no images of, as plain strings."
+    return [str(domain.classes[i]) for i in torch.nonzero(domain.counts() == 0).flatten().tolist()]
+
+def check_every_class(data:SettingData, # the setting's data
+                      method:str, # the method's name
+                      why:str, # why it needs every class
+                     ):
+    "For a method that needs labelled images of every class: a clear error naming it and the classes the student domain's train split lacks."
+    if missing := missing_classes(data.student_train):
+        raise ValueError(f"Method {method!r} needs labelled images of every class ({why}), but the student domain's train split of {data.setting} "
+                         f"has no images of classes {missing}. Add images of these classes, or use a method that learns from the classes present (e.g. no_kd, raw_kd).")
 
 # %% ../nbs/04_data.ipynb #8368b0ac
 SPLIT_FOLDERS = ('train', 'eval', 'test')
@@ -413,6 +435,7 @@ def train_source_only(domain:Domain, # training data
                       epochs:int=10, # passes over the data
                       seed:int=0, # initialisation and batch order
                       device=None, # default: `default_device()`
+                      progress:bool=True, # report each epoch (`augkd.core.EpochBar`: a bar, or a line per epoch in a log)
                      ) -> LeNet:
     "Train the LeNet probe with CE on `domain`."
     seed_everything(seed)
@@ -420,11 +443,15 @@ def train_source_only(domain:Domain, # training data
     model = LeNet(len(domain.classes)).to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     dl = TensorLoader(domain, 128, shuffle=True, device=device, seed=seed)
-    for _ in range(epochs):
-        model.train()
-        for xb, yb in dl:
+    bar = EpochBar(epochs, f'source-only probe on {domain.name}', show=progress)
+    for e in range(epochs):
+        model.train(); total = 0.0; bar.begin(e, len(dl))
+        for i, (xb, yb) in enumerate(dl):
             loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            total += loss.detach(); bar.step(i + 1)
+        bar.end(e, {'train_loss': float(total) / len(dl)})
+    bar.close()
     return model
 
 # %% ../nbs/04_data.ipynb #12eaff62
@@ -432,12 +459,13 @@ def shift_matrix(domains:dict, # abbreviation -> Domain, one class list
                  epochs:int=10, # probe training epochs
                  seed:int=0, # split and training seed
                  device=None, # default: `default_device()`
+                 progress:bool=True, # report each probe's epochs
                 ) -> pd.DataFrame:
     "Source-only accuracy (%): rows = training domain, columns = test domain."
     rows = {}
     for src, dom in domains.items():
         idx, _ = persisted_split('digits', dom, 'teacher-80-20', seed)
-        model = train_source_only(dom.subset(idx['train']), epochs, seed, device)
+        model = train_source_only(dom.subset(idx['train']), epochs, seed, device, progress)
         rows[src] = {tgt: domain_accuracy(model, dom.subset(idx['eval']) if tgt == src else d) for tgt, d in domains.items()}
     df = pd.DataFrame(rows).T.round(1)
     df.index.name, df.columns.name = 'train ↓ / test →', None

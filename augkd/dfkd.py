@@ -636,7 +636,7 @@ class DFKDMethod:
         learn = selecting_learner(dls, student.to(device), opt, c.s_wd, [cb, CosinePerEpoch(c.epochs), *cbs])
         if c.clip: learn.add_cb(GradientClip(c.clip))
         freeze(teacher.model.to(device))
-        fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, teacher.model)
+        fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, teacher.model, label=f'{self.name} (student)')
         return {'synth': settings, 'synth_seconds': cb.synth_seconds, 'synth_images': cb.synth_images * world_size(),
                 'student_steps': cb.student_steps, 'ood_images': ood_images, **selection_record(learn)}
 

@@ -295,7 +295,7 @@ def digit_domain(name:str, # key or abbreviation, e.g. 'S'
     recipe = {'domain': info.key, 'version': info.version, 'seed': seed, 'options': options, 'packages': _versions(info.packages)}
     label = info.key + ''.join(f"-{k}{v}" for k, v in sorted(options.items()))
     dom = cached_domain('digits', label, recipe, lambda: info.build(seed, **options), cache)
-    dom.name = label
+    dom.name, dom.classes = label, [str(c) for c in dom.classes]     # the cache gives names back as numpy strings
     return dom
 
 # %% ../nbs/02_digits.ipynb #0721958a

@@ -101,7 +101,7 @@ def cached_domain(folder:str, # sub-folder of the data cache, e.g. 'digits'
     if path.exists():
         try:
             arrays, meta, _ = load_arrays(path)
-            return Domain(name, torch.from_numpy(arrays['x']), torch.from_numpy(arrays['y']), list(arrays['classes']), meta)
+            return Domain(name, torch.from_numpy(arrays['x']), torch.from_numpy(arrays['y']), [str(c) for c in arrays['classes']], meta)
         except CorruptFileError as e: warnings.warn(f"{e} Rebuilding it.")
     dom = _with_recipe(build(), recipe)
     save_arrays(path, dom.meta, x=dom.x.numpy(), y=dom.y.numpy(), classes=np.array(dom.classes, dtype=str))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_figures.ipynb #87dbe404
 from __future__ import annotations
-import multiprocessing, time
+import multiprocessing, signal, time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -25,7 +25,7 @@ from .teacher import Teacher
 # %% auto #0
 __all__ = ['trained_networks', 'save_figure', 'mixup_trajectory', 'plot_trajectory', 'class_masks', 'plot_class_masks',
            'feature_space', 'plot_feature_space', 'plot_sensitivity', 'bar_figure', 'shots_curve', 'digit_data_figures',
-           'digit_data_figures_aside']
+           'digit_data_figures_aside', 'ignore_sigint']
 
 # %% ../nbs/14_figures.ipynb #3c519bbb
 def trained_networks(cfg:AugKDConfig, # the run's configuration
@@ -198,6 +198,7 @@ def shots_curve(df, # rows of `ResultsDB.frame()` for several `shots`
 def digit_data_figures(out:Path|str='figures', # where figures and tables go
                        epochs:int=10, # shift-matrix probe epochs
                        seed:int=0, # split and probe seed
+                       progress:bool=True, # report each probe epoch (`augkd.data.shift_matrix`)
                       ) -> dict:
     "Build the digit domains, write `domains.png` and the source-only shift matrix (Markdown and CSV; cached under the data folder)."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +211,7 @@ def digit_data_figures(out:Path|str='figures', # where figures and tables go
     if all(p.exists() for p in cached.values()): print(f"shift matrix: cached ({cached['md']})")
     else:
         t1 = time.time()
-        sm = shift_matrix(doms, epochs=epochs, seed=seed)
+        sm = shift_matrix(doms, epochs=epochs, seed=seed, progress=progress)
         note = (f"\nSource-only accuracy (%) of a LeNet probe ({epochs} epochs, seed {seed}); diagonal: held-out 20%, "
                 f"off-diagonal: whole target domain. {time.time() - t1:.0f} s on {default_device()}.\n")
         with atomic_write(cached['csv'], 'w') as f: sm.to_csv(f)
@@ -227,7 +228,13 @@ def digit_data_figures_aside(out:Path|str='figures', # where figures and tables 
                             ) -> Future:
     "Build the digit domains here, then run `digit_data_figures` in a child process beside whatever comes next; return its future."
     benchmark_domains()                                           # built once, here: the child and the grid then only read them
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'))
-    future = pool.submit(digit_data_figures, str(out), epochs, seed)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'), initializer=ignore_sigint)
+    future = pool.submit(digit_data_figures, str(out), epochs, seed, progress=False)   # quiet: its lines would cut into the teacher's bar and the grid's line
+    procs = list(pool._processes.values())                        # started by `submit`
+    future.stop = lambda: [p.terminate() for p in procs if p.is_alive()]
     pool.shutdown(wait=False)                                     # the child exits when its one job is done
     return future
+
+def ignore_sigint():
+    "In the figures' child: leave Ctrl-C to the driver, which stops the child itself (`future.stop()`), so no second traceback is printed."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

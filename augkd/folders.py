@@ -161,7 +161,7 @@ def files_domain(name:str, # the domain's name, e.g. 'office31/dslr'
     recipe = {'files': files_fingerprint(paths, labels), 'classes': list(classes), 'size': IMG_SIZE, 'version': 1}
     build = lambda: Domain(name, torch.from_numpy(decode_images(paths)).permute(0, 3, 1, 2).contiguous(), labels, list(classes), meta or {})
     dom = cached_domain('folders', name, recipe, build, cache)
-    dom.name = name
+    dom.name, dom.classes = name, list(classes)      # the cache gives names back as numpy strings
     return dom
 
 # %% ../nbs/03_folders.ipynb #8bf2f67d

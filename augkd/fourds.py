@@ -335,7 +335,7 @@ class FourDs:
         opt = lambda params, lr: OptimWrapper(params, torch_opt, lr=lr, weight_decay=c.s_wd)
         cbs_own = [cb] + ([StepDecay(c.lr_decay_at, c.lr_decay)] if c.lr_schedule == 'step' else [])
         learn = selecting_learner(dls, student.to(device), opt, c.s_wd, [*cbs_own, *cbs])
-        fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, ft)
+        fit_on_fast_path(learn, self.cfg, c.epochs, c.s_lr, ft, label=f'{self.name} (adapters and student)')
         return {'epochs': cb.log, 'steps': learn.train_iter, **selection_record(learn)}, ft
     def fit(self, data:SettingData, teacher:Teacher, run_dir:Path|str, seed:int=0, device=None) -> dict:
         "Train a fresh student with 4Ds; return the result record."

@@ -4,8 +4,8 @@
 
 # %% ../nbs/12b_grid.ipynb #471f86a2
 from __future__ import annotations
-import json, os, subprocess, sys, threading, time, warnings
-from concurrent.futures import ThreadPoolExecutor
+import json, os, signal, subprocess, sys, threading, time, warnings
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -14,12 +14,13 @@ from .core import *
 from .data import get_setting, load_setting, check_shots, SETTINGS
 from .methods import METHODS, split_changes, option_prefixes, changes_for, configured_method, reads_teacher_bn
 from .released import setting_teacher, released_teacher, batchnorm_layers
-from .results import ResultsDB, run_record
+from .results import ResultsDB, ResultsDBLocked, run_record, run_stamp
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEFAULT_GRID', 'FULL_GRID', 'GRIDS', 'EXPERIMENT', 'KERNEL_ARGS', 'Cell', 'inapplicable_pairs',
-           'expand_grid', 'cell_parameters', 'experiment_notebook', 'run_cell', 'GridProgress', 'kernel_threads',
-           'environ', 'prepare_teachers', 'GridRun', 'short_error', 'run_locally']
+__all__ = ['PRESETS', 'DEFAULT_GRID', 'FULL_GRID', 'GRIDS', 'EXPERIMENT', 'RESULT_FIX', 'KERNEL_ARGS', 'GRACE', 'Cell',
+           'inapplicable_pairs', 'expand_grid', 'cell_parameters', 'experiment_notebook', 'cell_finished', 'run_cell',
+           'GridProgress', 'kernel_threads', 'environ', 'prepare_teachers', 'GridRun', 'short_error', 'Kernels',
+           'run_locally', 'stop_locally']
 
 # %% ../nbs/12b_grid.ipynb #d2ad4a95
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ def expand_grid(settings=DEFAULT_GRID['settings'], # setting names
 
 # %% ../nbs/12b_grid.ipynb #cd53cd4c
 EXPERIMENT = 'experiments/run_cell.ipynb'
+RESULT_FIX = 'Delete it (and the cell\'s notebook) to run the cell again.'
 # the kernels' own log is noise in the grid's progress (a TCP-encryption warning at start, 'KeyboardInterrupt caught' when
 # jupyter_client interrupts them at shutdown); a cell's errors still land in its executed notebook and fail the cell
 KERNEL_ARGS = ['--log-level=CRITICAL']
@@ -117,42 +119,57 @@ def experiment_notebook(name:str=EXPERIMENT) -> Path:
                                 "run from a clone of the augkd repository (the notebooks are not part of the wheel).")
     return root/'nbs'/name
 
+def cell_finished(cell:Cell, out:Path) -> bool:
+    "Whether the grid folder `out` holds this very cell's result file (then its notebook is not run again)."
+    run_dir = Path(out).resolve()/cell.group
+    marker = run_dir/f'cell-{cell.method}.key'
+    return (run_dir/f'result-{cell.method}.json').exists() and marker.exists() and marker.read_text() == cell.key
+
 def run_cell(cell:Cell, # the cell
              out:Path, # the grid's folder
              device:str='', # '' → automatic
              data_root:str='', # dataset root for folder datasets
              log_output:bool=False, # stream the notebook's output
              nproc:int=1, # processes (GPUs) the cell trains on, under torchrun
+             kernels:Kernels|None=None, # the driver's running kernels, so that Ctrl-C can stop this one (None: not tracked)
             ) -> tuple[dict, Path]:
-    "Run (or pick up) one cell; return its result record and its executed notebook."
+    "Run (or pick up) one cell; return its result record, stamped when it ran (`run_stamp`), and its executed notebook."
     import papermill as pm
     run_dir = Path(out).resolve()/cell.group
-    nb_out = run_dir/'notebooks'/f'{cell.method}.ipynb'
-    done = run_dir/f'result-{cell.method}.json'
-    marker = run_dir/f'cell-{cell.method}.key'
-    if not (done.exists() and marker.exists() and marker.read_text() == cell.key):
+    nb_out, done = run_dir/'notebooks'/f'{cell.method}.ipynb', run_dir/f'result-{cell.method}.json'
+    if not cell_finished(cell, out):
         nb_out.parent.mkdir(parents=True, exist_ok=True)
         params = {**cell_parameters(cell, run_dir, data_root), 'method': cell.method, 'device': device, 'nproc': nproc}
+        tracked, t0 = {'kernel_manager_class': kernels.manager()} if kernels else {}, time.time()
         pm.execute_notebook(experiment_notebook(), nb_out, parameters=params, kernel_name='python3', progress_bar=False,
-                            log_output=log_output, extra_arguments=KERNEL_ARGS)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
-        with atomic_write(marker, 'w') as f: f.write(cell.key)
-    return json.loads(done.read_text()), nb_out
+                            log_output=log_output, extra_arguments=KERNEL_ARGS, **tracked)      # no `cwd`: papermill would chdir the whole process, under the other jobs' feet
+        stamped = {**read_json(done, 'cell result', RESULT_FIX), 'cell': run_stamp(time.time() - t0)}
+        with atomic_write(done, 'w') as f: json.dump(stamped, f, indent=1, default=str)
+        with atomic_write(run_dir/f'cell-{cell.method}.key', 'w') as f: f.write(cell.key)
+    return read_json(done, 'cell result', RESULT_FIX), nb_out
 
 # %% ../nbs/12b_grid.ipynb #aed9fcee
 def _hms(s:float) -> str:
     s = int(s); return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 class GridProgress:
-    "A text progress bar over the grid's cells with elapsed time and ETA."
-    def __init__(self, total:int, done:int=0, jobs:int=1, width:int=24, file=None):
-        self.total, self.done, self.jobs, self.width, self.file = total, done, jobs, width, file or sys.stdout
-        self.t0, self.ran = time.time(), 0
+    "A text progress bar over the grid's cells with elapsed time and an ETA from the run times of the cells that ran."
+    def __init__(self, total:int, # cells in the grid
+                 done:int=0, # cells already in the database
+                 jobs:int=1, # groups running in parallel
+                 width:int=24, file=None):
+        self.total, self.done, self.jobs, self.width, self.file = total, done, max(1, jobs), width, file or sys.stdout
+        self.t0, self.seconds = time.time(), []
     def eta(self) -> float|None:
-        left = self.total - self.done
-        if not self.ran: return None
-        return (time.time() - self.t0) / self.ran * left
-    def step(self, msg:str, ran:bool=True):
-        self.done += 1; self.ran += ran
+        "Seconds left: the mean run time of the cells that ran, times the cells left, over the parallel jobs (None until one ran)."
+        if not self.seconds: return None
+        return sum(self.seconds) / len(self.seconds) * (self.total - self.done) / self.jobs
+    def step(self, msg:str, # what happened to the cell
+             seconds:float|None=None, # its run time; None: it did not run here (picked up from its result file, or failed)
+            ):
+        "Count one more cell and print the line."
+        self.done += 1
+        if seconds is not None: self.seconds.append(seconds)
         n = int(self.width * self.done / self.total)
         eta = self.eta()
         print(f"[{'#' * n}{'.' * (self.width - n)}] {self.done}/{self.total} {_hms(time.time() - self.t0)} elapsed, "
@@ -185,13 +202,27 @@ def prepare_teachers(cells:list[Cell], device:str='', data_root:str='', file=Non
         print(f"teacher of {setting} ({preset}): {t.key}, ready in {time.time() - t0:.0f} s", file=file or sys.stdout, flush=True)
 
 class GridRun:
-    "The driver's bookkeeping of a grid: each finished cell goes into the results database and the progress line; failures and the cells skipped after them are collected."
+    "The driver's bookkeeping of a grid: each finished cell goes into the results database and the progress line; failures, the cells skipped after them, and why the grid stopped early are collected."
     def __init__(self, store:ResultsDB, bar:GridProgress, out:Path):
         self.store, self.bar, self.out, self.failures, self.skipped = store, bar, out, [], []
-    def done(self, c:Cell, res:dict, nb:Path, seconds:float):
-        "Record a finished cell (once: the database ignores a run it holds)."
-        self.store.add(*run_record(res, c.key, c.preset, seconds, str(nb)))
-        self.bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}")
+        self.already, self.recorded, self.unrecorded, self.stopped, self.db_error = bar.done, [], [], None, None
+    @property
+    def stopping(self) -> bool: return self.stopped is not None
+    def stop(self, why:str):
+        "Let no new cell start (the first reason is kept)."
+        if self.stopped is None: self.stopped = why
+    def record(self, c:Cell, res:dict, nb:Path, seconds:float|None=None) -> bool:
+        "Add the cell's row; False when the database stayed locked: the grid stops, and the cell's result file waits for the re-run."
+        if self.db_error is None:
+            try:
+                self.store.add(*run_record(res, c.key, c.preset, seconds, str(nb)))
+                self.recorded.append(c); return True
+            except ResultsDBLocked as e: self.db_error = e; self.stop(str(e))
+        self.unrecorded.append(c); return False
+    def done(self, c:Cell, res:dict, nb:Path, seconds:float|None=None):
+        "Record a finished cell (once: the database ignores a run it holds); `seconds`: how long it ran (None: picked up from its result file)."
+        kept = '' if self.record(c, res, nb, seconds) else '; NOT recorded (database locked), its result file is kept for the re-run'
+        self.bar.step(f"{c}: test Acc@1 {res['test']['acc1']:.1f}{kept}", seconds)
     def failed(self, c:Cell, group:list, why:str):
         "Record a failed cell; the later cells of its group are skipped (they may need its checkpoints)."
         self.failures.append((c, why))
@@ -203,17 +234,74 @@ def short_error(e:BaseException) -> str:
     msg = str(e).strip()
     return f"{type(e).__name__}: {msg.splitlines()[-1] if msg else ''}"
 
+# %% ../nbs/12b_grid.ipynb #5bc16acf
+class Kernels:
+    "The papermill kernels a driver runs: `stop` interrupts them all (SIGINT; `hard`: SIGKILL) and lets no new one start."
+    def __init__(self): self.running, self.stopped, self.lock = set(), False, threading.Lock()
+    def enter(self, km) -> bool:
+        "Register a started kernel; False when the driver is stopping."
+        with self.lock:
+            if not self.stopped: self.running.add(km)
+            return not self.stopped
+    def leave(self, km):
+        "Unregister a kernel that is shutting down."
+        with self.lock: self.running.discard(km)
+    def stop(self, hard:bool=False) -> int:
+        "Signal every running kernel's process group; return how many there were."
+        with self.lock: self.stopped, kms = True, list(self.running)
+        sig = signal.SIGKILL if hard else signal.SIGINT
+        for km in kms:
+            p = km.provisioner
+            try:
+                if p.pgid and p.pgid != os.getpgrp(): os.killpg(p.pgid, sig)        # the kernel and its children (torchrun), never the driver
+                else: os.kill(p.pid, sig)
+            except (OSError, AttributeError, TypeError): pass                       # gone already
+        return len(kms)
+    def manager(self) -> type:
+        "A kernel manager class for papermill (`kernel_manager_class`) whose kernels are registered here while they run."
+        from jupyter_client.manager import AsyncKernelManager
+        kernels = self
+        class TrackedKernelManager(AsyncKernelManager):
+            async def start_kernel(self, **kw):
+                if kernels.stopped: raise RuntimeError("the grid is stopping: no new kernel starts")
+                await super().start_kernel(**kw)
+                if not kernels.enter(self):
+                    await super().shutdown_kernel(now=True); raise RuntimeError("the grid is stopping: no new kernel starts")
+            async def shutdown_kernel(self, *a, **kw): kernels.leave(self); await super().shutdown_kernel(*a, **kw)
+            async def cleanup_resources(self, *a, **kw): kernels.leave(self); await super().cleanup_resources(*a, **kw)
+        return TrackedKernelManager
+
+# %% ../nbs/12b_grid.ipynb #2ece4582
+GRACE = 5.0   # seconds interrupted kernels get to stop before they are killed
+
 def run_locally(groups:list, # lists of cells; a group's cells run in order
                 grid:GridRun, out:Path, device:str='', data_root:str='',
                 jobs:int=1, # groups at a time (threads, each driving papermill kernels)
                 nproc:int=1, # processes per cell (torchrun)
                 file=None):
-    "The `local` executor: the groups on a thread pool of this machine, the teachers prepared first."
+    "The `local` executor: the groups on a thread pool of this machine, the teachers prepared first; Ctrl-C stops it (`stop_locally`) and goes on up."
     prepare_teachers([c for g in groups for c in g], device, data_root, file)
+    kernels = Kernels()
     def run_group(group):
         for c in group:
-            t0 = time.time()
-            try: res, nb = run_cell(c, out, device, data_root, nproc=nproc)
-            except Exception as e: grid.failed(c, group, short_error(e)); break
-            grid.done(c, res, nb, time.time() - t0)
-    with ThreadPoolExecutor(max(1, jobs)) as pool: list(pool.map(run_group, groups))
+            if grid.stopping: return                                            # Ctrl-C, or a database that stayed locked
+            t0, picked = time.time(), cell_finished(c, out)
+            try: res, nb = run_cell(c, out, device, data_root, nproc=nproc, kernels=kernels)
+            except Exception as e:
+                if not grid.stopping: grid.failed(c, group, short_error(e))
+                return
+            grid.done(c, res, nb, None if picked else time.time() - t0)
+    pool = ThreadPoolExecutor(max(1, jobs))
+    futures = [pool.submit(run_group, g) for g in groups]
+    try: wait(futures)
+    except KeyboardInterrupt: stop_locally(futures, grid, kernels, file); raise
+    finally: pool.shutdown(cancel_futures=True)
+    for f in futures: f.result()                                                 # an error of the bookkeeping itself, not of a cell
+
+def stop_locally(futures:list, grid:GridRun, kernels:Kernels, file=None, grace:float=GRACE):
+    "After Ctrl-C: start no new cell, interrupt the running kernels, and kill those still running `grace` seconds later (at once on a second Ctrl-C)."
+    grid.stop('interrupted')
+    print(f"stopping: no new cell starts; interrupting {kernels.stop()} running cell(s)...", file=file or sys.stdout, flush=True)
+    try: left = wait(futures, timeout=grace).not_done
+    except KeyboardInterrupt: left = True
+    if left: kernels.stop(hard=True); wait(futures)

@@ -8,13 +8,47 @@ import json, os, subprocess, sys
 from pathlib import Path
 import torch
 from .core import *
-from .data import load_setting
+from .data import load_setting, get_setting, check_shots
+from .digits import DIGIT_ABBR, available_digit_domains
+from .folders import FOLDER_DATASETS, dataset_domain_root
+from .teacher import TEACHER_PRESETS, TeacherRecipe, teacher_recipe
 from .distributed import init_distributed, is_main, barrier
 from .methods import configured_method, check_teacher_fits
 from .released import setting_teacher
 
 # %% auto #0
-__all__ = ['run_one', 'torchrun_command', 'run_distributed']
+__all__ = ['check_setting_inputs', 'check_run_inputs', 'run_one', 'torchrun_command', 'run_distributed']
+
+# %% ../nbs/12a_launch.ipynb #7d8e36ac
+def check_setting_inputs(setting:str, # a registered setting
+                         preset:str='quick', # 'quick' or 'paper'
+                         teacher_changes:dict|None=None, # teacher recipe overrides (and `retrain`)
+                         shots:int|None=None, # labelled student-domain train images per class (None: all)
+                         data_root:str='', # dataset root for Office-31 / Office-Home / VisDA-2017
+                        ):
+    "A clear error, before any data is built, for a bad setting, preset, shots value, teacher change or a domain this machine cannot provide."
+    s = get_setting(setting)
+    lookup(TEACHER_PRESETS, preset, 'preset')
+    check_shots(shots)
+    recipe = {k: v for k, v in (teacher_changes or {}).items() if k != 'retrain'}
+    if s.released and teacher_changes:
+        raise ValueError(f"Setting {s.name} has a released teacher, which is not trained here: the teacher changes {sorted(teacher_changes)} do not apply to it.")
+    if recipe: check_field_types(TeacherRecipe, {k: v for k, v in recipe.items() if k in TeacherRecipe.__dataclass_fields__}, 'teacher')
+    teacher_recipe(preset, **recipe)
+    if s.dataset == 'digits':
+        missing = {d: why for d in s.domains if (why := available_digit_domains()[DIGIT_ABBR[d]])}
+        if missing: raise ValueError(f"Setting {s.name} needs digit domains this machine cannot build: " + '; '.join(f"{d}: {w}" for d, w in missing.items()))
+        return
+    if not data_root:
+        ds = FOLDER_DATASETS[s.dataset]
+        raise ValueError(f"Setting {s.name} reads {ds.title} from disk: give its folder as data_root (--data-root DIR); expected layout: {ds.layout}.")
+    for d in s.domains: dataset_domain_root(s.dataset, d, data_root)
+
+def check_run_inputs(setting:str, method:str, preset:str='quick', changes:dict|None=None, teacher_changes:dict|None=None,
+                     shots:int|None=None, data_root:str=''):
+    "`check_setting_inputs`, then the method configured from `preset` and `changes` (validated), returned."
+    check_setting_inputs(setting, preset, teacher_changes, shots, data_root)
+    return configured_method(method, preset, changes)
 
 # %% ../nbs/12a_launch.ipynb #050d11bb
 def run_one(setting:str, # a registered setting
@@ -30,6 +64,7 @@ def run_one(setting:str, # a registered setting
             shots:int|None=None, # labelled student-domain train images per class (None: all)
            ) -> dict:
     "Train and evaluate one method on one setting and seed (on every rank under torchrun; rank 0 writes); return the result record."
+    m = check_run_inputs(setting, method, preset, changes, teacher_changes, shots, data_root)   # before any data or network
     dev = init_distributed(device)
     root = data_root or None
     data = load_setting(setting, seed, root=root, shots=shots)
@@ -37,7 +72,6 @@ def run_one(setting:str, # a registered setting
     if is_main(): t = teacher()                     # trains the teacher if it is missing: one rank does, the others then load it
     barrier()
     if not is_main(): t = teacher()
-    m = configured_method(method, preset, changes)
     check_teacher_fits(method, m, t.model, preset)
     return m.fit(data, t, Path(run_dir), seed, dev)
 
@@ -55,7 +89,7 @@ def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run
                    ) -> dict:
     "`run_one` on `nproc` processes of this machine under torchrun; return the result record rank 0 wrote."
     if nproc < 1: raise ValueError(f"nproc must be at least 1, got {nproc}.")
-    cfg = configured_method(method, preset, changes).cfg          # an unknown name or setting fails here, not in N processes
+    cfg = check_run_inputs(setting, method, preset, changes, teacher_changes, shots, data_root).cfg   # fails here, not in N processes
     if cfg.bs % nproc: raise ValueError(f"The batch size {cfg.bs} does not divide among {nproc} processes: choose a multiple of {nproc} or set bs.")
     cuda = device.startswith('cuda') if device else torch.cuda.is_available()
     if cuda and nproc > (n := torch.cuda.device_count()): raise ValueError(f"nproc={nproc} needs {nproc} GPUs, but this machine has {n}.")
@@ -66,7 +100,7 @@ def run_distributed(setting:str, method:str, seed:int=0, preset:str='quick', run
     args = ['run', '--setting', setting, '--method', method, '--seed', seed, '--preset', preset, '--run-dir', run_dir,
             '--device', device or ('cuda' if cuda else 'cpu'), '--data-root', data_root, '--shots', shots or 'all',   # no --nproc: torchrun would take it for its own option
             '--set', *[f'{k}={json.dumps(v)}' for k, v in (changes or {}).items()],
-            '--teacher-set', *[f'{k}={json.dumps(v)}' for k, v in (teacher_changes or {}).items()]]
+            '--teacher-set', *[f'{k}={json.dumps(v)}' for k, v in (teacher_changes or {}).items() if k != 'retrain']]   # retrained above, once
     r = subprocess.run(torchrun_command(nproc, args), stdout=file, stderr=subprocess.STDOUT if file else None)
     if r.returncode: raise RuntimeError(f"torchrun with {nproc} processes failed (exit code {r.returncode}) for {setting} seed {seed} {method}; its output says why.")
-    return json.loads((run_dir/f'result-{method}.json').read_text())
+    return read_json(run_dir/f'result-{method}.json', 'run result', 'Run the command again: it resumes from the finished stages.')

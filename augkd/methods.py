@@ -17,10 +17,10 @@ from .released import batchnorm_layers
 from .fourds import FourDs, fourds_config
 
 # %% auto #0
-__all__ = ['BASELINES', 'REFERENCE_METHOD_SWITCHES', 'AUGKD_VARIANTS', 'FOURDS_VARIANTS', 'METHODS', 'LOOP_PREFIX',
-           'OPTION_GROUPS', 'baseline_methods', 'augkd_variant', 'fourds_variant', 'get_method', 'split_changes',
-           'option_prefixes', 'changes_for', 'configured_method', 'reads_teacher_bn', 'check_teacher_fits',
-           'register_baseline']
+__all__ = ['BASELINES', 'REFERENCE_METHOD_SWITCHES', 'AUGKD_VARIANTS', 'FOURDS_VARIANTS', 'METHODS', 'BASE_DESCRIPTIONS',
+           'BASELINE_PAPERS', 'LOOP_PREFIX', 'OPTION_GROUPS', 'baseline_methods', 'augkd_variant', 'fourds_variant',
+           'get_method', 'method_description', 'split_changes', 'option_prefixes', 'changes_for', 'configured_method',
+           'reads_teacher_bn', 'check_teacher_fits', 'register_baseline']
 
 # %% ../nbs/11a_methods.ipynb #a0374861
 BASELINES = {**DFKD_BASELINES, **OOD_BASELINES}
@@ -81,6 +81,37 @@ def get_method(name:str, # a registered method name
               ):
     "A method by name, with a clear error listing the valid names."
     return lookup(METHODS, name, 'method')(cfg or augkd_config())
+
+# %% ../nbs/11a_methods.ipynb #70128bcd
+BASE_DESCRIPTIONS = {
+    'augkd': "AuG-KD (Tang et al., ICLR 2024) as the paper intends: data-free generator and encoder, uncertainty-guided AnchorNet, progressive mixup",
+    'no_anchor': "AuG-KD without its anchor module (stage 2 skipped: z_a = z)",
+    'no_mixup': "AuG-KD without progressive mixup (f ≡ 1 in stage 3)",
+    'no_kd': "w/o KD: the student trained on the labelled student-domain images alone",
+    'raw_kd': "vanilla KD: CE on the labelled images plus KD towards the teacher on the same images",
+}
+BASELINE_PAPERS = {
+    'dfq': "DFQ (Choi et al., CVPRW 2020): data-free, adversarial generator with BatchNorm-statistic matching",
+    'zskt': "ZSKT (Micaelli & Storkey, NeurIPS 2019): data-free, adversarial belief matching",
+    'dafl': "DAFL (Chen et al., ICCV 2019): data-free, generator with one-hot, activation and information-entropy losses",
+    'dfad': "DFAD (Fang et al., 2019): data-free adversarial distillation",
+    'deepinv': "DeepInversion (Yin et al., CVPR 2020): data-free, images optimised to match the teacher's BatchNorm statistics",
+    'cmi': "CMI (Fang et al., IJCAI 2021): data-free contrastive model inversion",
+    'pre_dfkd': "PRE-DFKD (Binici et al., AAAI 2022): data-free, generative pseudo-replay against forgetting",
+    'mosaickd': "MosaicKD (Fang et al., NeurIPS 2021): distillation on unlabelled out-of-domain images, mosaicked by a generator",
+    'odsd_provisional': "ODSD (Wang et al., arXiv 2307.16601), provisional reading: confident sampling of unlabelled open-world images",
+}
+
+def method_description(name:str, # a registered method
+                      ) -> str:
+    "One line saying what a registered method is."
+    lookup(METHODS, name, 'method')
+    if name in BASE_DESCRIPTIONS: return BASE_DESCRIPTIONS[name]
+    if name in AUGKD_VARIANTS: return AUGKD_VARIANTS[name][2]
+    if name in FOURDS_VARIANTS: return FOURDS_VARIANTS[name][1]
+    base, plus = (name[:-3], 'kd') if name.endswith('+kd') else (name[:-1], 'ce') if name.endswith('+') else (name, '')
+    suffix = {'': '', 'ce': '; then fine-tuned on the labelled student domain (CE)', 'kd': '; then fine-tuned on the labelled student domain (CE + KD)'}[plus]
+    return BASELINE_PAPERS.get(base, f"{base}: a registered baseline on the shared student loop") + suffix
 
 # %% ../nbs/11a_methods.ipynb #3dd9e7d6
 LOOP_PREFIX = 'loop.'

@@ -230,7 +230,7 @@ def setting_teacher(setting:str|Setting|SettingData, # a setting (or its loaded 
     data = setting if isinstance(setting, SettingData) else load_setting(s, seed, root)
     t = released_teacher(s.released, student_classes=data.classes, device=device)
     side = data_dir('teachers')/f"{s.released.replace(':', '-')}-{t.key}.json"
-    meta = json.loads(side.read_text()) if side.exists() else {'key': t.key, 'sha256': t.sha256, 'released': s.released, 'student_test': {}}
+    meta = read_json(side, 'released-teacher sidecar', keys=('student_test',)) if side.exists() else {'key': t.key, 'sha256': t.sha256, 'released': s.released, 'student_test': {}}
     if str(s) not in meta['student_test']:
         meta['student_test'][str(s)] = evaluate(t.model, data.student_test)
         with atomic_write(side, 'w') as f: json.dump(meta, f, indent=1)

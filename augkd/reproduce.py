@@ -18,14 +18,17 @@ from .methods import get_method, METHODS, AUGKD_VARIANTS
 from .grid import *
 from .launch import *
 from .cluster import run_on_ray
-from .results import ResultsDB, run_record, summary_table, table_caption, steps_table, markdown_table, table_markdown, table_latex, table_csv
+from .results import ResultsDB, ResultsDBLocked, run_record, summary_table, table_caption, steps_table, markdown_table, table_markdown, table_latex, table_csv
 import pandas as pd
 
 # %% auto #0
-__all__ = ['EXECUTORS', 'ABLATIONS', 'reproduce', 'run_figures', 'teacher_accuracy', 'write_tables']
+__all__ = ['EXECUTORS', 'ABLATIONS', 'GridInterrupted', 'reproduce', 'run_figures', 'teacher_accuracy', 'write_tables']
 
 # %% ../nbs/13_reproduce.ipynb #7e8ee1f9
 EXECUTORS = ('local', 'ray')
+
+class GridInterrupted(SystemExit):
+    "Ctrl-C stopped the grid: its one-line summary is printed and the process exits with status 130 (128 + SIGINT), without a traceback."
 
 def reproduce(cells:list[Cell], # from `expand_grid`
               out:Path|str='runs/reproduce', # grid folder: checkpoints, results, executed notebooks
@@ -42,30 +45,37 @@ def reproduce(cells:list[Cell], # from `expand_grid`
               cell_gpus:int|None=None, # Ray: GPUs per cell (None: 1 on a cluster with GPUs, else 0); above 1, the cell trains under DDP
               cell_cpus:int=1, # Ray: CPUs per cell (its kernel's threads)
               nproc:int=1, # local: processes per cell (torchrun, one GPU each on CUDA)
+              db_wait:float=600.0, # seconds to wait for a results database that another process holds before the grid stops
              ) -> dict:
-    "Run the grid's missing cells, record them, write the tables; return counts and failures."
+    "Run the grid's missing cells, record them, write the tables; return counts and failures. Ctrl-C ends it with `GridInterrupted`."
     lookup(dict.fromkeys(EXECUTORS), executor, 'executor')
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)          # absolute: the kernels need no working folder
     figures = Path(figures).resolve() if figures else None
-    store = ResultsDB(db or out/'results.sqlite')
+    store = ResultsDB(db or out/'results.sqlite', timeout=db_wait, file=file)
     todo = [c for c in cells if not store.has(c.key)]
     groups = {}
     for c in todo: groups.setdefault(c.group, []).append(c)
-    grid = GridRun(store, GridProgress(len(cells), len(cells) - len(todo), jobs, file=file), out)
+    grid = GridRun(store, GridProgress(len(cells), len(cells) - len(todo), min(jobs, len(groups)), file=file), out)
     threads = os.environ.get('OMP_NUM_THREADS') or kernel_threads(jobs)           # the user's setting wins
     where = f"{jobs} at a time, {threads} thread(s) each on CPU" if executor == 'local' else f"as Ray tasks on {address or 'a local Ray instance'}"
     print(f"{len(cells)} cells, {len(cells) - len(todo)} already in {store.path}, {len(todo)} to run in {len(groups)} groups ({where})",
           file=file or sys.stdout, flush=True)
-    if executor == 'ray':
-        run_on_ray(list(groups.values()), grid, out, device, data_root, address, retries, cell_gpus, cell_cpus, file)
-    else:
-        with environ(OMP_NUM_THREADS=threads): run_locally(list(groups.values()), grid, out, device, data_root, jobs, nproc, file)
     failures, skipped = grid.failures, grid.skipped
-    tables = write_tables(store, cells, figures, runs=out) if figures else {}
-    first = next((c for c in cells if c.method == 'augkd'), None)
-    if figures and first and not any(c.group == first.group for c, _ in failures):
-        try: tables['augkd_figures'] = run_figures(first, out, figures, data_root, sensitivity)
-        except Exception as e: failures.append((f"figures of {first.setting} seed {first.seed}", f"{type(e).__name__}: {e}"))
+    try:
+        if executor == 'ray':
+            run_on_ray(list(groups.values()), grid, out, device, data_root, address, retries, cell_gpus, cell_cpus, file)
+        else:
+            with environ(OMP_NUM_THREADS=threads): run_locally(list(groups.values()), grid, out, device, data_root, jobs, nproc, file)
+        if grid.db_error: raise ResultsDBLocked(f"{grid.db_error} The grid stopped after the cells that were running; {len(grid.unrecorded)} finished "
+                                                f"cell(s) ({', '.join(map(str, grid.unrecorded))}) keep their result files, which the re-run records.")
+        tables = write_tables(store, cells, figures, runs=out) if figures else {}
+        first = next((c for c in cells if c.method == 'augkd'), None)
+        if figures and first and not any(c.group == first.group for c, _ in failures):
+            try: tables['augkd_figures'] = run_figures(first, out, figures, data_root, sensitivity)
+            except Exception as e: failures.append((f"figures of {first.setting} seed {first.seed}", f"{type(e).__name__}: {e}"))
+    except KeyboardInterrupt:
+        print(f"interrupted; {grid.already + len(grid.recorded)} cells recorded, re-run to resume", file=sys.stderr, flush=True)
+        raise GridInterrupted(130) from None
     if failures: raise RuntimeError(f"{len(failures)} cell(s) failed:\n" + '\n'.join(f"  {c}: {why}" for c, why in failures)
                                     + (f"\nnot run, after a failure in their group: {', '.join(map(str, skipped))}" if skipped else ''))
     return {'cells': len(cells), 'ran': len(todo), 'db': store.path, 'tables': tables}
@@ -86,7 +96,7 @@ def run_figures(cell:Cell, # an `augkd` cell whose run folder holds its checkpoi
               'a_values': json.dumps(list(a)), 'b_values': json.dumps(list(b))}
     marker, key = nb_out.with_suffix('.json'), stable_hash(params, 16)
     if nb_out.exists() and marker.exists():                                         # drawn before, with these parameters?
-        done = json.loads(marker.read_text())
+        done = read_json(marker, 'figures marker', keys=('key', 'files'))
         if done['key'] == key and done['files'] and all(Path(f).exists() for f in done['files']): return nb_out
     nb, t0 = experiment_notebook('experiments/augkd_figures.ipynb'), time.time()
     nb_out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +113,7 @@ def teacher_accuracy(df:pd.DataFrame, # rows of `ResultsDB.frame()` (settings wi
     for s, keys in df.groupby('setting').teacher_key.unique().items():
         sides = [p for key in keys for p in data_dir('teachers').glob(f'*-{key}.json')]
         if len(keys) != 1 or len(sides) != 1: continue
-        accs = [v['acc1'] for v in json.loads(sides[0].read_text()).get('student_test', {}).values()]
+        accs = [v['acc1'] for v in read_json(sides[0], 'teacher sidecar').get('student_test', {}).values()]
         if len(accs) == 1: out[s] = accs[0]
     return out
 
@@ -136,7 +146,7 @@ def write_tables(store:ResultsDB, # the results database
                 with atomic_write(out/f'{name}{suffix}.{ext}', 'w') as f: f.write(text)
                 paths[f'{name}{suffix}.{ext}'] = out/f'{name}{suffix}.{ext}'
             if name == 'main_table': paths.update({p.name: p for p in save_figure(bar_figure(t), out/f'{name}{suffix}')})
-    results = [json.loads(p.read_text()) for c in cells if runs and (p := Path(runs)/c.group/f'result-{c.method}.json').exists()]
+    results = [read_json(p, 'cell result', RESULT_FIX) for c in cells if runs and (p := Path(runs)/c.group/f'result-{c.method}.json').exists()]
     if results:
         with atomic_write(out/'steps_table.md', 'w') as f:
             f.write("The student's optimiser steps per run: before (on generated or out-of-domain images) and on the labelled student-domain images.\n\n" + markdown_table(steps_table(results)))

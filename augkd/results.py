@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_results.ipynb #8ccd2ca5
 from __future__ import annotations
-import json, sqlite3, threading, time
+import json, sqlite3, sys, threading, time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,9 +13,9 @@ import augkd
 from .core import *
 
 # %% auto #0
-__all__ = ['SCHEMA', 'RUN_FIELDS', 'PRE_STAGE_STEPS', 'STUDENT_DOMAIN_STEPS', 'ResultsDBError', 'run_record', 'ResultsDB',
-           'summary_table', 'table_markdown', 'table_latex', 'table_csv', 'table_caption', 'student_steps',
-           'steps_table', 'markdown_table']
+__all__ = ['SCHEMA', 'RUN_FIELDS', 'QUIET_WAIT', 'PRE_STAGE_STEPS', 'STUDENT_DOMAIN_STEPS', 'ResultsDBError', 'ResultsDBLocked',
+           'run_stamp', 'run_record', 'ResultsDB', 'summary_table', 'table_markdown', 'table_latex', 'table_csv',
+           'table_caption', 'student_steps', 'steps_table', 'markdown_table']
 
 # %% ../nbs/12_results.ipynb #d6cfd3b0
 SCHEMA = """
@@ -37,51 +37,67 @@ RUN_FIELDS = ('run_id', 'method', 'setting', 'seed', 'preset', 'config', 'split_
 class ResultsDBError(RuntimeError):
     "The results database cannot be used (locked, unreadable, or not a results database); the file is left untouched."
 
+class ResultsDBLocked(ResultsDBError):
+    "Another process held the results database longer than the wait allowed; nothing was written."
+
+# %% ../nbs/12_results.ipynb #0a0eb273
+def run_stamp(wall_seconds:float|None=None, # how long the run took (None: unknown)
+             ) -> dict:
+    "When a run finished (UTC, now), how long it took and the library version: what a result file keeps for `run_record`."
+    return {'wall_seconds': wall_seconds, 'finished_at': datetime.now(timezone.utc).isoformat(timespec='seconds'), 'version': augkd.__version__}
+
 # %% ../nbs/12_results.ipynb #c7f148f3
 def run_record(res:dict, # a method's result record (`finish_run`)
                run_id:str, # the cell key
                preset:str, # the preset the cell ran with
-               wall_seconds:float|None=None, # the cell's wall time (default: the sum of the record's stage seconds)
+               wall_seconds:float|None=None, # the cell's wall time (default: the sum of the record's stage seconds); the record's stamp wins
                notebook:str|None=None, # the executed notebook that produced it
               ) -> tuple[dict, dict]:
-    "The `runs` row and {(split, metric): value} of one result record."
-    seconds = res.get('seconds', {})
+    "The `runs` row and {(split, metric): value} of one result record; wall time, finish time and version from its `'cell'` stamp when it has one."
+    seconds, stamp = res.get('seconds', {}), {**run_stamp(wall_seconds), **res.get('cell', {})}
     row = {'run_id': run_id, 'method': res['method'], 'setting': res['setting'], 'seed': int(res['seed']), 'preset': preset,
            'config': json.dumps(res.get('config', {}), sort_keys=True, default=str), 'split_hash': res.get('split_hash'),
-           'teacher_key': res.get('teacher_key'), 'version': augkd.__version__, 'device': res.get('device'),
-           'wall_seconds': wall_seconds if wall_seconds is not None else sum(v for k, v in seconds.items() if k != 'synthesis'),
+           'teacher_key': res.get('teacher_key'), 'version': stamp['version'], 'device': res.get('device'),
+           'wall_seconds': stamp['wall_seconds'] if stamp['wall_seconds'] is not None else sum(v for k, v in seconds.items() if k != 'synthesis'),
            'synth_seconds': seconds.get('synthesis'), 'synth_images': res.get('synth_images', 0), 'notebook': notebook,
-           'finished_at': datetime.now(timezone.utc).isoformat(timespec='seconds'), 'shots': res.get('shots')}
+           'finished_at': stamp['finished_at'], 'shots': res.get('shots')}
     metrics = {(split, k): float(v) for split in ('eval', 'test') for k, v in res.get(split, {}).items() if isinstance(v, (int, float))}
     return row, metrics
 
 # %% ../nbs/12_results.ipynb #19e6017e
+QUIET_WAIT = 1.0   # seconds a locked database is waited for before the wait is announced
+
 class ResultsDB:
     "The SQLite results store: `add` a run with its metrics atomically, `has` a run, read everything as a DataFrame."
     def __init__(self, path:Path|str, # the database file (created with its folder if missing)
-                 timeout:float=60.0, # seconds to wait for another writer's lock
+                 timeout:float=60.0, # seconds to wait for another process's lock
+                 file=None, # where a wait for another process's lock is announced (default: stderr)
                 ):
-        self.path, self.timeout, self.lock = Path(path), timeout, threading.Lock()
+        self.path, self.timeout, self.file, self.lock = Path(path), timeout, file, threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as con:
-            con.executescript(SCHEMA)
-            if [r[1] for r in con.execute("PRAGMA table_info(runs)")] == list(RUN_FIELDS[:-1]):     # a database from before `shots`
-                con.executescript(f"ALTER TABLE runs ADD COLUMN shots INTEGER; DROP VIEW results; {SCHEMA}")
-            if (cols := [r[1] for r in con.execute("PRAGMA table_info(runs)")]) != list(RUN_FIELDS):
-                raise ResultsDBError(f"{self.path} has a `runs` table with columns {cols}, expected {list(RUN_FIELDS)}: "
-                                     "not a results database of this version. It was left untouched; pass another path.")
+        self.transact(self._setup)
+
+    def _setup(self, con):
+        "Create the tables, add `shots` to a database from before it, and check the columns."
+        con.executescript(SCHEMA)
+        if [r[1] for r in con.execute("PRAGMA table_info(runs)")] == list(RUN_FIELDS[:-1]):     # a database from before `shots`
+            con.executescript(f"ALTER TABLE runs ADD COLUMN shots INTEGER; DROP VIEW results; {SCHEMA}")
+        if (cols := [r[1] for r in con.execute("PRAGMA table_info(runs)")]) != list(RUN_FIELDS):
+            raise ResultsDBError(f"{self.path} has a `runs` table with columns {cols}, expected {list(RUN_FIELDS)}: "
+                                 "not a results database of this version. It was left untouched; pass another path.")
 
     @contextmanager
-    def connect(self):
+    def connect(self, timeout:float|None=None, # seconds SQLite waits for another process's lock (default: `self.timeout`)
+               ):
         "A connection in one transaction (committed on success, rolled back on error), with clear errors."
         try:
-            con = sqlite3.connect(self.path, timeout=self.timeout)
+            con = sqlite3.connect(self.path, timeout=self.timeout if timeout is None else timeout)
             try:
                 with con: yield con
             finally: con.close()
         except sqlite3.OperationalError as e:
             if 'locked' in str(e) or 'busy' in str(e):
-                raise ResultsDBError(f"The results database {self.path} is locked by another process (waited {self.timeout:.0f} s): {e}. "
+                raise ResultsDBLocked(f"The results database {self.path} is locked by another process (waited {self.timeout:.0f} s): {e}. "
                                      "Wait for the other run to finish; no rows were lost.") from e
             raise ResultsDBError(f"The results database {self.path} cannot be used: {e}.") from e
         except sqlite3.IntegrityError as e:
@@ -90,8 +106,19 @@ class ResultsDB:
             raise ResultsDBError(f"{self.path} is not a readable SQLite database ({e}). It was left untouched: move it aside "
                                  "(or restore it from a copy) and re-run; finished runs can be re-imported from their result-*.json files.") from e
 
+    def transact(self, fn):
+        "`fn(con)` in one transaction; a database another process holds is waited for, announced after `QUIET_WAIT` seconds, up to `timeout`."
+        t0 = time.monotonic()
+        try:
+            with self.connect(min(self.timeout, QUIET_WAIT)) as con: return fn(con)
+        except ResultsDBLocked:
+            if self.timeout <= QUIET_WAIT: raise
+        print(f"The results database {self.path} is locked by another process; waiting for it (up to {self.timeout:.0f} s)...",
+              file=self.file or sys.stderr, flush=True)
+        with self.connect(max(0.0, self.timeout - (time.monotonic() - t0))) as con: return fn(con)
+
     def has(self, run_id:str) -> bool:
-        with self.connect() as con: return con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+        return self.transact(lambda con: con.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None)
 
     def add(self, row:dict, # a `runs` row (`run_record`)
             metrics:dict, # {(split, metric): value}
@@ -99,21 +126,21 @@ class ResultsDB:
         "Insert a run and its metrics in one transaction; False (and nothing written) when the run is already there."
         if missing := set(RUN_FIELDS) - set(row): raise ValueError(f"run row lacks {sorted(missing)}.")
         if not metrics: raise ValueError(f"run {row['run_id']} has no metrics to record.")
-        with self.lock, self.connect() as con:
+        def insert(con):
             if con.execute("SELECT 1 FROM runs WHERE run_id = ?", (row['run_id'],)).fetchone(): return False
             con.execute(f"INSERT INTO runs VALUES ({', '.join('?' * len(RUN_FIELDS))})", [row[k] for k in RUN_FIELDS])
             con.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?)", [(row['run_id'], s, m, v) for (s, m), v in metrics.items()])
-        return True
+            return True
+        with self.lock: return self.transact(insert)
 
     def frame(self, **where) -> pd.DataFrame:
         "The `results` view (one row per run and metric) as a DataFrame, filtered by equality on its columns."
         cols = [c for c in where if c not in RUN_FIELDS + ('split', 'metric', 'value')]
         if cols: raise ValueError(f"Unknown result columns {cols}; valid: {', '.join(RUN_FIELDS + ('split', 'metric', 'value'))}.")
         sql = "SELECT * FROM results" + (" WHERE " + " AND ".join(f"{k} = ?" for k in where) if where else "") + " ORDER BY run_id, split, metric"
-        with self.connect() as con: return pd.read_sql_query(sql, con, params=list(where.values()))
+        return self.transact(lambda con: pd.read_sql_query(sql, con, params=list(where.values())))
 
-    def __len__(self):
-        with self.connect() as con: return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    def __len__(self): return self.transact(lambda con: con.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
     def __repr__(self): return f"ResultsDB({str(self.path)!r}, {len(self)} runs)"
 
 # %% ../nbs/12_results.ipynb #95a21dd5

@@ -283,7 +283,7 @@ class AugKD:
         learn = Learner(DataLoaders(LatentBatches(c.iters * c.inner_steps, device), TensorLoader(data.student_eval, 1024, device=device)),
                         nets['student'].to(device), loss_func=F.cross_entropy, opt_func=adam(), wd=c.s_wd, wd_bn_bias=True,
                         cbs=[cb, CosinePerEpoch(c.g_epochs), *cbs])
-        fit_on_fast_path(learn, c, c.g_epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'])
+        fit_on_fast_path(learn, c, c.g_epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'], label='stage 1 (data-free)')
         return {'epochs': cb.log, 'best_epoch': cb.best_epoch, 'images': c.g_epochs * c.iters * (1 + c.inner_steps) * c.bs,
                 'steps': c.g_epochs * c.iters * c.inner_steps}
 
@@ -295,7 +295,7 @@ class AugKD:
         learn = Learner(DataLoaders(train, TensorLoader(data.student_eval, c.bs, device=device)), pipe.to(device),
                         loss_func=lambda pred, y: anchor_loss(pred[0], pred[1], y, c.invariant, c.mask_budget, c.anchor_ce_weight, c.uncertainty, c.energy_tau)[0],
                         opt_func=adam(), wd=0.0, wd_bn_bias=True, cbs=[cb, *cbs])
-        fit_on_fast_path(learn, c, c.anchor_epochs, c.anchor_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'])
+        fit_on_fast_path(learn, c, c.anchor_epochs, c.anchor_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'], label='stage 2 (anchor)')
         return {'epochs': cb.log, 'best_epoch': cb.best_epoch}
 
     def stage3(self, data, teacher, nets, device, anchor=True, f_override=None, kd=True, cbs=()):
@@ -306,7 +306,7 @@ class AugKD:
         dls = DataLoaders(TensorLoader(data.student_train, c.bs, shuffle=True, augment=True, flip=data.setting.flips, device=device, steps=c.epoch_steps or None),
                           TensorLoader(data.student_eval, max(c.bs, 512), device=device))
         learn = selecting_learner(dls, student, adam(), c.s_wd, [cb, WarmupConstant(), *cbs])
-        fit_on_fast_path(learn, c, c.epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'] if anchor else None)
+        fit_on_fast_path(learn, c, c.epochs, c.s_lr, teacher.model, nets['gen'], nets['enc'], nets['anchor'] if anchor else None, label='stage 3 (student)')
         return {'f': cb.fs, 'steps': learn.train_iter, **selection_record(learn)}
 
     def train_stage(self, stage:str, data, teacher, nets, device) -> dict:
@@ -325,6 +325,7 @@ class AugKD:
            ) -> dict:
         "Run (or resume) every stage; return the result record."
         device, run_dir = start_run(data, teacher, run_dir, device)
+        check_every_class(data, self.name, 'it conditions its encoder E and anchor A on every class')
         seed_everything(stable_int(seed, 'networks'))   # torch seeds each new process at random: initial weights come from the seed alone
         nets = self.networks(len(data.classes))
         plan, logs = self.plans[self.ablation], {}

@@ -24,8 +24,9 @@ from .distributed import bare
 from .training import *
 
 # %% auto #0
-__all__ = ['TEACHER_PRESETS', 'TeacherRecipe', 'teacher_recipe', 'ChannelsLastInput', 'teacher_learner', 'train_teacher',
-           'Teacher', 'CheckpointMismatchError', 'file_sha256', 'teacher_key', 'load_checkpoint', 'get_teacher']
+__all__ = ['TEACHER_PRESETS', 'RETRAIN', 'TeacherRecipe', 'teacher_recipe', 'ChannelsLastInput', 'teacher_learner',
+           'train_teacher', 'Teacher', 'CheckpointMismatchError', 'file_sha256', 'teacher_key', 'load_checkpoint',
+           'get_teacher']
 
 # %% ../nbs/06_teacher.ipynb #98e7318d
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def train_teacher(data:SettingData, # the setting's data
                   seed:int=0, # initialisation, batch order, augmentation
                   weights:Path|str|None=None, # local initial weights (e.g. ImageNet); None = random
                   device=None, # default: `default_device()`
-                  progress:bool=False, # show fastai's progress bar
+                  progress:bool=True, # report each epoch: a bar in a notebook or terminal, else a line per epoch (`ShowEpochs`)
                  ) -> tuple[nn.Module, dict]:
     "Train a teacher; return it (best eval epoch, contiguous memory format) and the training log."
     seed_everything(seed)
@@ -102,9 +103,7 @@ def train_teacher(data:SettingData, # the setting's data
     learn = teacher_learner(data, recipe, model, device, seed)
     t0 = time.time()
     fit = (lambda: learn.fit_one_cycle(recipe.epochs, recipe.lr)) if recipe.schedule == 'one_cycle' else (lambda: learn.fit(recipe.epochs, recipe.lr))
-    if progress: fit()
-    else:
-        with learn.no_bar(), learn.no_logging(): fit()
+    with learn.no_bar(), learn.no_logging(), learn.added_cbs([ShowEpochs(f'teacher ({recipe.arch})')] if progress else []): fit()
     seconds = time.time() - t0
     selected = selection_record(learn)
     model = learn.model.to(memory_format=torch.contiguous_format)
@@ -132,6 +131,8 @@ class Teacher:
 class CheckpointMismatchError(ValueError):
     "A checkpoint that belongs to another configuration than the one requested."
 
+RETRAIN = "retrain=True (on the command line: --retrain-teacher, for augkd run and augkd reproduce)"   # how a cached teacher is trained again
+
 def file_sha256(path:Path|str) -> str:
     "SHA-256 of a file's bytes."
     h = hashlib.sha256()
@@ -154,9 +155,9 @@ def load_checkpoint(path:Path|str, # a `.pt` file written by `get_teacher`
     path = Path(path)
     if sha256 is not None and (actual := file_sha256(path)) != sha256:
         raise CorruptFileError(f"Checkpoint {path} is corrupt: its SHA-256 {actual[:12]}… does not match the recorded {sha256[:12]}… "
-                               "(truncated or overwritten). Delete it (and its .json) or pass retrain=True to train again.")
+                               f"(truncated or overwritten). Delete it (and its .json) or pass {RETRAIN} to train again.")
     try: ck = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CorruptFileError(f"Checkpoint {path} cannot be read ({type(e).__name__}: {e}). Delete it or pass retrain=True.") from e
+    except Exception as e: raise CorruptFileError(f"Checkpoint {path} cannot be read ({type(e).__name__}: {e}). Delete it or pass {RETRAIN}.") from e
     if ck.get('key') != key: raise CheckpointMismatchError(f"Checkpoint {path} carries key {ck.get('key')!r}, not the requested {key!r}.")
     return ck
 
@@ -168,7 +169,7 @@ def get_teacher(setting:str|Setting|SettingData, # a setting (or its loaded data
                 root:Path|str|None=None, # dataset root (folder datasets)
                 device=None, # default: `default_device()`
                 retrain:bool=False, # ignore (and overwrite) a cached checkpoint
-                progress:bool=False, # show fastai's progress bar while training
+                progress:bool=True, # report each training epoch (`train_teacher`)
                 **changes, # recipe overrides, e.g. epochs=2
                ) -> Teacher:
     "The setting's teacher: loaded from the checkpoint cache, or trained, evaluated and cached."
@@ -179,13 +180,14 @@ def get_teacher(setting:str|Setting|SettingData, # a setting (or its loaded data
     side = path.with_suffix('.json')
     device = default_device(device)
     model = build_model(recipe.arch, len(data.classes), recipe.stem)
-    meta = json.loads(side.read_text()) if side.exists() and not retrain else None
+    fix = f"Delete it and {path.name} to train the teacher again, or pass {RETRAIN}."
+    meta = read_json(side, 'teacher sidecar', fix, keys=('sha256', 'student_test')) if side.exists() and not retrain else None
     if meta is not None and path.exists():
         model.load_state_dict(load_checkpoint(path, key, meta['sha256'])['state_dict'])
         from_cache = True
     else:
         if path.exists() and not retrain: warnings.warn(f"{path} has no metadata file (an interrupted run?); training the teacher again.")
-        model, log = train_teacher(data, recipe, seed, weights, device)
+        model, log = train_teacher(data, recipe, seed, weights, device, progress)
         with atomic_write(path) as f: torch.save({'key': key, 'state_dict': model.state_dict()}, f)
         meta = {'key': key, 'sha256': file_sha256(path), 'recipe': asdict(recipe), 'seed': seed, 'setting': str(data.setting),
                 'teacher_domains': list(data.setting.teacher), 'split_hash': data.split_hash, 'train_log': log,

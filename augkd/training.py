@@ -19,11 +19,11 @@ from .core import *
 from .domains import Domain
 from .data import TensorLoader
 from .models import FastPath, copy_state
-from .distributed import DDPTrainer, average_gradients, bare, world_size
+from .distributed import DDPTrainer, average_gradients, bare, world_size, is_main
 
 # %% auto #0
 __all__ = ['topk_accuracies', 'evaluate', 'topk_metric', 'adam', 'one_hot', 'cosine', 'set_lr', 'CosinePerEpoch', 'LatentBatches',
-           'WarmupConstant', 'BestOnEval', 'selecting_learner', 'selection_record', 'DeviceSmoothLoss',
+           'WarmupConstant', 'BestOnEval', 'selecting_learner', 'selection_record', 'DeviceSmoothLoss', 'ShowEpochs',
            'fit_on_fast_path', 'own_step']
 
 # %% ../nbs/05a_training.ipynb #b5447351
@@ -143,16 +143,29 @@ class DeviceSmoothLoss(AvgSmoothLoss):
         loss = learn.loss.detach().float().mean()
         self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
 
+# %% ../nbs/05a_training.ipynb #a44d4e78
+class ShowEpochs(Callback):
+    "A fit's progress on an `EpochBar` (first rank only): a bar over the training batches, and each epoch's recorded losses, metrics and time."
+    order = 65                                            # after the Recorder (50): the epoch's values are in
+    def __init__(self, label:str): self.label = label
+    def before_fit(self): self.epoch_bar = EpochBar(self.n_epoch, self.label, show=is_main())
+    def before_train(self): self.epoch_bar.begin(self.epoch, len(self.dl))
+    def after_batch(self):
+        if self.training: self.epoch_bar.step(self.iter + 1)
+    def after_epoch(self): self.epoch_bar.end(self.epoch, dict(zip(self.recorder.metric_names[1:], self.recorder.log[1:])))
+    def after_fit(self): self.epoch_bar.close()
+
 # %% ../nbs/05a_training.ipynb #9861ed90
 def fit_on_fast_path(learn:Learner, # the stage's learner
                      cfg, # a configuration with `amp`, `channels_last`, `compile` and `detect_anomaly`
                      epochs:int, lr:float, # what `learn.fit` gets
                      *nets:nn.Module|None, # the stage's networks besides `learn.model` (None: absent)
+                     label:str='training', # how each epoch's progress is labelled, e.g. 'stage 1 (data-free)'
                     ):
-    "`learn.fit(epochs, lr)` without progress output, on the configuration's fast path (under DDP when the process group has several ranks)."
+    "`learn.fit(epochs, lr)` on the configuration's fast path (under DDP when the process group has several ranks), each epoch reported by `ShowEpochs`."
     fast = FastPath(learn.dls.train.device, cfg.amp, cfg.channels_last, cfg.compile)
     ddp = DDPTrainer() if world_size() > 1 else None
-    with learn.no_bar(), learn.no_logging(), torch.autograd.set_detect_anomaly(cfg.detect_anomaly), fast:
+    with learn.no_bar(), learn.no_logging(), learn.added_cbs(ShowEpochs(label)), torch.autograd.set_detect_anomaly(cfg.detect_anomaly), fast:
         learn.fast_path = fast.add(learn.model, *nets)      # a stage callback may add networks it creates (`DataFreeKD`)
         learn.recorder.smooth_loss = DeviceSmoothLoss(learn.recorder.smooth_loss.beta)
         if ddp: learn.add_cb(ddp)

@@ -50,7 +50,7 @@ def test_an_address_that_does_not_answer_is_a_clear_error(tmp_path):
     with pytest.raises(ConnectionError, match=r'No Ray cluster answers at 127\.0\.0\.1:9 '): check_address('127.0.0.1:9')
     r = subprocess.run([sys.executable, '-m', 'augkd.cli', 'reproduce', '--settings', 'M→U', '--methods', 'no_kd', '--seeds', '0',
                         '--set', 'epochs=1', '--executor', 'ray', '--address', '127.0.0.1:9', '--runs', str(tmp_path/'g'),
-                        '--out', str(tmp_path/'f'), '--epochs', '1'], capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+                        '--out', str(tmp_path/'f'), '--probe-epochs', '1'], capture_output=True, text=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 1 and 'No Ray cluster answers at 127.0.0.1:9' in r.stderr
 
 
@@ -59,7 +59,7 @@ def test_a_killed_driver_resumes_the_grid_on_ray(cluster, tmp_path):
     import signal, sqlite3, time
     address, _ = cluster
     cmd = [sys.executable, '-m', 'augkd.cli', 'reproduce', '--settings', 'M→U', '--methods', 'no_kd,raw_kd', '--seeds', '0', '--set', 'epochs=1',
-           '--teacher-set', 'epochs=1', '--executor', 'ray', '--address', address, '--runs', str(tmp_path/'g'), '--out', str(tmp_path/'f'), '--epochs', '1']
+           '--teacher-set', 'epochs=1', '--executor', 'ray', '--address', address, '--runs', str(tmp_path/'g'), '--out', str(tmp_path/'f'), '--probe-epochs', '1']
     penv = {**os.environ, 'OMP_NUM_THREADS': '1'}
     db = tmp_path/'g'/'results.sqlite'
     rows = lambda: sqlite3.connect(db).execute('SELECT run_id FROM runs').fetchall() if db.exists() else []

@@ -46,13 +46,13 @@ def test_notebooks_export_to_every_module():
 
 def test_reproduce_writes_gallery_and_shift_matrix(tmp_path):
     out = tmp_path/'figures'
-    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--epochs', '1', '--no-grid'],
+    r = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--probe-epochs', '1', '--no-grid'],
                        capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out/'domains.png').stat().st_size > 10_000
     table = (out/'shift_matrix.md').read_text()
     assert table.startswith('| train ↓ / test → | M | U | MM | S') and 'held-out 20%' in table
-    again = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--epochs', '1', '--no-grid'],
+    again = subprocess.run([str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(out), '--probe-epochs', '1', '--no-grid'],
                            capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert again.returncode == 0 and 'shift matrix: cached' in again.stdout          # a re-run trains no probe
     assert (out/'shift_matrix.md').read_text() == table
@@ -60,7 +60,7 @@ def test_reproduce_writes_gallery_and_shift_matrix(tmp_path):
 
 def test_reproduce_runs_a_grid_from_the_command_line(tmp_path):
     out, runs = tmp_path/'figures', tmp_path/'runs'
-    args = ['reproduce', '--out', str(out), '--runs', str(runs), '--epochs', '1', '--settings', 'M→U', '--methods', 'no_kd',
+    args = ['reproduce', '--out', str(out), '--runs', str(runs), '--probe-epochs', '1', '--settings', 'M→U', '--methods', 'no_kd',
             '--seeds', '0', '--set', 'epochs=1', '--teacher-set', 'epochs=1', '--jobs', '1']
     r = subprocess.run([str(Path(sys.executable).parent/'augkd'), *args], capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -77,7 +77,7 @@ def test_a_killed_grid_resumes_without_duplicates(tmp_path):
     "SIGKILL the whole `augkd reproduce` process group after its first cell is recorded; the restart completes the grid."
     import os, signal, sqlite3
     args = [str(Path(sys.executable).parent/'augkd'), 'reproduce', '--out', str(tmp_path/'figures'), '--runs', str(tmp_path/'runs'),
-            '--epochs', '1', '--settings', 'M→U', '--methods', 'no_kd,raw_kd', '--seeds', '0', '--set', 'epochs=1',
+            '--probe-epochs', '1', '--settings', 'M→U', '--methods', 'no_kd,raw_kd', '--seeds', '0', '--set', 'epochs=1',
             '--teacher-set', 'epochs=1', '--jobs', '1']
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, start_new_session=True)
     try:

@@ -43,3 +43,15 @@ def test_readme_adding_a_figure(tmp_path, monkeypatch):
     fig = env['seed_spread'](db.path, 'digits:M,MM,S→U')
     dots = [line.get_ydata().tolist() for line in fig.axes[0].lines]
     assert dots == [[90., 92.], [85., 88., 86.]]
+
+
+def test_readme_command_line_claims(capsys):
+    "The README's error line is what `augkd run` prints, and its Ctrl-C line is the one the grid prints (tests/test_grid_robustness.py sends the signal)."
+    import re
+    from augkd.cli import main
+    quoted = re.search(r"stops in about a second with one line, `([^`]+)`", README).group(1)
+    with pytest.raises(SystemExit) as e: main(['run', '--setting', 'M→U', '--method', 'no_kd', '--set', 'epochs=two'])
+    assert e.value.code == 2 and quoted in capsys.readouterr().err
+    robust = (Path(__file__).parent/'test_grid_robustness.py').read_text()
+    assert "prints `interrupted; N cells recorded, re-run to resume`" in README
+    assert "interrupted; " in robust and " cells recorded, re-run to resume" in robust
