@@ -9,10 +9,10 @@ from pathlib import Path
 from . import __version__
 
 # %% auto #0
-__all__ = ['PRESETS_DESCRIBED', 'PRESET_HELP', 'LISTS', 'parse_pairs', 'shots_value', 'positive_int', 'run_options',
-           'grid_summary', 'apply_grid', 'setting_line', 'list_lines', 'build_parser', 'quiet_third_party',
-           'check_sensitivity', 'cmd_reproduce', 'retrain_teachers', 'cmd_run', 'cmd_distill', 'cmd_docs', 'cmd_list',
-           'main']
+__all__ = ['PRESETS_DESCRIBED', 'PRESET_HELP', 'LISTS', 'QUIET_WARNINGS', 'parse_pairs', 'shots_value', 'positive_int',
+           'run_options', 'grid_summary', 'apply_grid', 'setting_line', 'list_lines', 'build_parser',
+           'quiet_third_party', 'check_sensitivity', 'cmd_reproduce', 'retrain_teachers', 'cmd_run', 'cmd_distill',
+           'cmd_docs', 'cmd_list', 'main']
 
 # %% ../nbs/90_cli.ipynb #2262e077
 def parse_pairs(items:list, # 'key=value' strings
@@ -171,9 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/90_cli.ipynb #33f95d64
+QUIET_WARNINGS = ('`torch.jit.script` is deprecated', '`torch.jit.load` is deprecated')
+
 def quiet_third_party():
-    "Hide the deprecation warnings of `torch.jit.script`/`torch.jit.load` that fastai and TorchScript teachers raise on every run."
-    warnings.filterwarnings('ignore', message=r'`torch\.jit\.(script|load)` is deprecated', category=FutureWarning)
+    "Hide the deprecation warnings of `torch.jit.script`/`torch.jit.load` that fastai and TorchScript teachers raise, here and in child processes."
+    for m in QUIET_WARNINGS: warnings.filterwarnings('ignore', message=m.replace('.', r'\.'), category=FutureWarning)
+    mine = [f'ignore:{m}:FutureWarning' for m in QUIET_WARNINGS]           # children (the figures' process) import fastai before any code of ours runs
+    have = [w for w in os.environ.get('PYTHONWARNINGS', '').split(',') if w]
+    os.environ['PYTHONWARNINGS'] = ','.join(have + [w for w in mine if w not in have])
 
 # %% ../nbs/90_cli.ipynb #89ad0441
 def check_sensitivity(a_values:list, # --a-values

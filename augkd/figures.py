@@ -5,7 +5,6 @@
 # %% ../nbs/14_figures.ipynb #87dbe404
 from __future__ import annotations
 import multiprocessing, signal, time
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
 import torch
@@ -25,7 +24,7 @@ from .teacher import Teacher
 # %% auto #0
 __all__ = ['trained_networks', 'save_figure', 'mixup_trajectory', 'plot_trajectory', 'class_masks', 'plot_class_masks',
            'feature_space', 'plot_feature_space', 'plot_sensitivity', 'bar_figure', 'shots_curve', 'digit_data_figures',
-           'digit_data_figures_aside', 'ignore_sigint']
+           'digit_data_figures_aside', 'ChildJob']
 
 # %% ../nbs/14_figures.ipynb #3c519bbb
 def trained_networks(cfg:AugKDConfig, # the run's configuration
@@ -225,16 +224,31 @@ def digit_data_figures(out:Path|str='figures', # where figures and tables go
 def digit_data_figures_aside(out:Path|str='figures', # where figures and tables go
                              epochs:int=10, # shift-matrix probe epochs
                              seed:int=0, # split and probe seed
-                            ) -> Future:
-    "Build the digit domains here, then run `digit_data_figures` in a child process beside whatever comes next; return its future."
+                            ) -> ChildJob:
+    "Build the digit domains here, then run `digit_data_figures` in a child process beside whatever comes next."
     benchmark_domains()                                           # built once, here: the child and the grid then only read them
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'), initializer=ignore_sigint)
-    future = pool.submit(digit_data_figures, str(out), epochs, seed, progress=False)   # quiet: its lines would cut into the teacher's bar and the grid's line
-    procs = list(pool._processes.values())                        # started by `submit`
-    future.stop = lambda: [p.terminate() for p in procs if p.is_alive()]
-    pool.shutdown(wait=False)                                     # the child exits when its one job is done
-    return future
+    return ChildJob(digit_data_figures, str(out), epochs, seed, progress=False)   # quiet: its lines would cut into the teacher's bar and the grid's line
 
-def ignore_sigint():
-    "In the figures' child: leave Ctrl-C to the driver, which stops the child itself (`future.stop()`), so no second traceback is printed."
+def _child_main(send, fn, args, kwargs):
+    "In the child: leave Ctrl-C to the parent (which stops the child itself, so no second traceback is printed), run `fn`, send back its result or error."
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try: send.send((True, fn(*args, **kwargs)))
+    except BaseException as e: send.send((False, e))
+
+class ChildJob:
+    "`fn(*args, **kwargs)` in a spawned child process: `result()` waits for it (its error re-raised here), `done()`, `stop()` ends it."
+    def __init__(self, fn, *args, **kwargs):
+        ctx = multiprocessing.get_context('spawn')                # shares no state (generators, threads) with the parent
+        self.recv, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_child_main, args=(send, fn, args, kwargs), daemon=True)   # ended with the parent, whatever happens
+        self.proc.start(); send.close()
+    def result(self):
+        try: ok, value = self.recv.recv()
+        except EOFError: raise RuntimeError(f"The child process stopped (exit code {self.proc.exitcode}) before it finished.") from None
+        finally: self.proc.join()
+        if not ok: raise value
+        return value
+    def done(self) -> bool: return not self.proc.is_alive()
+    def stop(self):
+        if self.proc.is_alive(): self.proc.terminate()
+        self.proc.join()

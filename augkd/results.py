@@ -217,7 +217,7 @@ def table_caption(t:pd.DataFrame, # a `summary_table`
 
 # %% ../nbs/12_results.ipynb #34a88f94
 PRE_STAGE_STEPS = {'stage1': 'steps', 'data_free': 'student_steps'}   # stage -> its log's count of student steps on generated (or OOD) images
-STUDENT_DOMAIN_STEPS = {'stage3': 'steps', 'finetune': 'steps'}      # stage -> its count on the labelled student-domain images
+STUDENT_DOMAIN_STEPS = {'stage3': 'steps', 'finetune': 'steps', '4ds': 'steps'}   # stage -> its count on the labelled student-domain images
 
 def student_steps(res:dict, # a result record (`finish_run`), with its logs
                  ) -> dict:
