@@ -11,7 +11,7 @@ from .core import *
 from .data import load_setting, get_setting, check_shots
 from .digits import DIGIT_ABBR, available_digit_domains
 from .folders import FOLDER_DATASETS, dataset_domain_root
-from .teacher import TEACHER_PRESETS, TeacherRecipe, teacher_recipe
+from .teacher import TEACHER_PRESETS, teacher_recipe
 from .distributed import init_distributed, is_main, barrier
 from .methods import configured_method, check_teacher_fits
 from .released import setting_teacher
@@ -33,10 +33,10 @@ def check_setting_inputs(setting:str, # a registered setting
     recipe = {k: v for k, v in (teacher_changes or {}).items() if k != 'retrain'}
     if s.released and teacher_changes:
         raise ValueError(f"Setting {s.name} has a released teacher, which is not trained here: the teacher changes {sorted(teacher_changes)} do not apply to it.")
-    if recipe: check_field_types(TeacherRecipe, {k: v for k, v in recipe.items() if k in TeacherRecipe.__dataclass_fields__}, 'teacher')
-    teacher_recipe(preset, **recipe)
+    teacher_recipe(preset, **recipe)                                  # names and types of the recipe changes
     if s.dataset == 'digits':
-        missing = {d: why for d in s.domains if (why := available_digit_domains()[DIGIT_ABBR[d]])}
+        available = available_digit_domains()
+        missing = {d: why for d in s.domains if (why := available[DIGIT_ABBR[d]])}
         if missing: raise ValueError(f"Setting {s.name} needs digit domains this machine cannot build: " + '; '.join(f"{d}: {w}" for d, w in missing.items()))
         return
     if not data_root:

@@ -56,6 +56,7 @@ def teacher_recipe(preset:str|TeacherRecipe='quick', # a preset name or a recipe
     r = preset if isinstance(preset, TeacherRecipe) else lookup(TEACHER_PRESETS, preset, 'teacher preset')
     bad = set(changes) - set(TeacherRecipe.__dataclass_fields__)
     if bad: raise ValueError(f"Unknown teacher recipe fields {sorted(bad)}; valid: {sorted(TeacherRecipe.__dataclass_fields__)}.")
+    check_field_types(TeacherRecipe, changes, 'teacher')
     r = replace(r, **changes)
     if r.schedule not in ('warmup_constant', 'one_cycle'): raise ValueError(f"schedule must be 'warmup_constant' or 'one_cycle', got {r.schedule!r}.")
     if r.augment not in ('crop', 'appearance'): raise ValueError(f"augment must be 'crop' or 'appearance', got {r.augment!r}.")
